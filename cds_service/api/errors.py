@@ -1,0 +1,53 @@
+"""The one place where exceptions become HTTP answers: a FHIR OperationOutcome, never a trace."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from cds_service.api.jsonio import FHIRJSONResponse
+from cds_service.errors import Issue, ServiceError, Unauthorized, operation_outcome
+
+log = logging.getLogger("cds_service.api")
+
+_HTTP_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}
+
+
+def outcome_response(status: int, issues: list[Issue],
+                     headers: dict[str, str] | None = None) -> FHIRJSONResponse:
+    return FHIRJSONResponse(operation_outcome(issues), status_code=status, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, exc: ServiceError) -> FHIRJSONResponse:
+        headers = None
+        if isinstance(exc, Unauthorized):
+            log.warning("authentication failed", extra={"reason": exc.reason,
+                                                         "path": request.url.path})
+            headers = {"WWW-Authenticate": "Bearer"}
+        else:
+            log.info("request refused", extra={
+                "status": exc.status, "path": request.url.path,
+                "problem": "; ".join(i.diagnostics for i in exc.issues)[:500]})
+        return outcome_response(exc.status, exc.issues, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> FHIRJSONResponse:
+        issues = [Issue("invalid", str(e.get("msg")), (".".join(map(str, e.get("loc", ()))),))
+                  for e in exc.errors()]
+        return outcome_response(400, issues)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> FHIRJSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "processing")
+        return outcome_response(exc.status_code, [Issue(code, str(exc.detail))],
+                                dict(exc.headers) if exc.headers else None)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> FHIRJSONResponse:
+        log.exception("unexpected error", extra={"path": request.url.path})
+        return outcome_response(500, [Issue("exception", "internal error; see the service log")])

@@ -1,0 +1,59 @@
+"""POST /cds-services/{id}: one hook call (CDS Hooks 2.0 §Calling a CDS Service)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+
+from cds_service.api.jsonio import JSONResponse, read_json
+from cds_service.errors import BadRequest, Issue, NotFound
+from cds_service.hooks.registry import SERVICES, ServiceDefinition
+from cds_service.hooks.request import HookRequest
+from cds_service.runtime import Runtime
+
+log = logging.getLogger("cds_service.hooks")
+router = APIRouter()
+
+
+def service_or_404(service_id: str) -> ServiceDefinition:
+    service = SERVICES.get(service_id)
+    if service is None:
+        raise NotFound(f"no CDS Service {service_id!r}; see GET /cds-services")
+    return service
+
+
+@router.post("/cds-services/{service_id}")
+async def call_hook(service_id: str, request: Request) -> JSONResponse:
+    rt: Runtime = request.app.state.runtime
+    service = service_or_404(service_id)
+    client = await rt.authenticator.authenticate(
+        request.headers.get("authorization"), [rt.settings.service_url(f"cds-services/{service_id}")])
+    body = await read_json(request, max_bytes=rt.settings.max_body_bytes,
+                           max_depth=rt.settings.max_json_depth)
+    hook_request = parse_request(body)
+    if hook_request.hook != service.hook:
+        raise BadRequest(f"service {service.id!r} answers the {service.hook!r} hook, "
+                         f"not {hook_request.hook!r}", expression="hook")
+    fetcher = rt.fetcher_for(hook_request, client)
+    evaluation = await rt.evaluator.evaluate(hook_request, service, fetcher)
+    await rt.record(service, hook_request, client, evaluation)
+    log.info("hook answered", extra={
+        "hookInstance": hook_request.hook_instance, "service": service.id, "iss": client.iss,
+        "jti": client.jti, "cards": len(evaluation.response.cards),
+        "systemActions": len(evaluation.response.system_actions or ()),
+        "fetched": len(evaluation.fetched)})
+    return JSONResponse(evaluation.response.to_json_dict())
+
+
+def parse_request(body: dict[str, object]) -> HookRequest:
+    try:
+        return HookRequest.model_validate(body)
+    except ValidationError as exc:
+        issues = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(body)"
+            issues.append(Issue("required" if err["type"] == "missing" else "invalid",
+                                f"{where}: {err['msg']}", (where,)))
+        raise BadRequest("invalid hook request", issues=issues) from None

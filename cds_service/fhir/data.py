@@ -1,0 +1,91 @@
+"""Everything a decision may read for one hook call: draft orders, prefetch, and (when the caller
+allows it) the EHR's FHIR server through a ``Fetcher``.
+
+CDS Hooks 2.0 §Prefetch Template: "It is the CDS Service's responsibility to check prefetched
+data against its template ... and to programmatically retrieve any additional necessary data";
+when that is impossible the service SHALL answer 412.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from cds_service.errors import PreconditionFailed
+from cds_service.fhir.prefetch import Slot, expand, slot
+from cds_service.fhir.references import ResourceIndex, bundle_resources
+
+
+class Fetcher(Protocol):
+    """Reads from the EHR's FHIR server for one hook call (see ``fhir.client``)."""
+
+    async def search(self, relative_url: str) -> list[dict[str, Any]]:
+        """All resources of a search, following ``next`` links within the configured limits."""
+
+    async def read(self, reference: str) -> dict[str, Any] | None:
+        """One resource by relative or absolute reference; None when the server has none."""
+
+
+class FetchFailed(Exception):
+    """The EHR's FHIR server could not answer (refused, timed out, error status, not allowed)."""
+
+
+class RequestData:
+    def __init__(self, *, context: dict[str, Any], entries: list[dict[str, Any]],
+                 prefetch: dict[str, Any] | None, templates: dict[str, str],
+                 fetcher: Fetcher | None) -> None:
+        self.context = context
+        self.prefetch = prefetch
+        self.templates = templates
+        self.fetcher = fetcher
+        self.fetched: list[str] = []
+        """Relative URLs queried on the EHR's server, for the decision record."""
+        self.index = ResourceIndex()
+        for entry in entries:
+            full_url = entry.get("fullUrl")
+            self.index.add(entry["resource"], full_url if isinstance(full_url, str) else None)
+        for value in (prefetch or {}).values():
+            self.index.add_bundle(value)
+
+    async def prefetched(self, key: str) -> list[dict[str, Any]]:
+        """Resources for one of our prefetch keys, querying the EHR when the client did not
+        satisfy it. An empty list means the client (or the server) found nothing."""
+        state, value = slot(self.prefetch, key)
+        if state is Slot.PRESENT:
+            return list(bundle_resources(value))
+        if state is Slot.NULL:
+            return []
+        url = expand(self.templates[key], self.context)
+        if url is None:
+            raise PreconditionFailed(f"prefetch {key!r} cannot be built from the context",
+                                     expression=f"prefetch.{key}")
+        if self.fetcher is None:
+            why = "failed at the client" if state is Slot.FAILED else "was not provided"
+            raise PreconditionFailed(
+                f"prefetch {key!r} ({url}) {why} and the EHR's FHIR server cannot be queried "
+                "(no fhirServer/fhirAuthorization, or the server is not allowed for this client)",
+                expression=f"prefetch.{key}")
+        try:
+            resources = await self.fetcher.search(url)
+        except FetchFailed as exc:
+            raise PreconditionFailed(f"prefetch {key!r} could not be fetched from the EHR: {exc}",
+                                     expression=f"prefetch.{key}") from None
+        self.fetched.append(url)
+        for resource in resources:
+            self.index.add(resource)
+        return resources
+
+    async def resolve(self, reference: str, within: dict[str, Any] | None = None,
+                      ) -> dict[str, Any] | None:
+        """A referenced resource from the request, else from the EHR when we may ask; None when
+        neither has it (references the order needs are optional to our decision)."""
+        found = self.index.resolve(reference, within)
+        if found is not None or reference.startswith("#") or self.fetcher is None:
+            return found
+        try:
+            found = await self.fetcher.read(reference)
+        except FetchFailed:
+            return None
+        if found is not None:
+            self.fetched.append(reference)
+            self.index.add(found)
+        return found

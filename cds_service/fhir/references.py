@@ -1,0 +1,72 @@
+"""Resolving FHIR references against what the request carries (pure).
+
+A reference may point into the resource's ``contained`` list (``#id``), at another draft order
+(by ``Type/id`` or ``fullUrl``), or at a resource in any prefetched Bundle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+
+def bundle_resources(value: Any) -> Iterator[dict[str, Any]]:
+    """Resources of a Bundle, or the value itself when it is a single resource."""
+    if not isinstance(value, dict):
+        return
+    if value.get("resourceType") == "Bundle":
+        for entry in value.get("entry") or ():
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+                yield entry["resource"]
+    elif isinstance(value.get("resourceType"), str):
+        yield value
+
+
+class ResourceIndex:
+    """Look-up of resources by ``Type/id`` and by full URL."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, dict[str, Any]] = {}
+
+    def add(self, resource: dict[str, Any], full_url: str | None = None) -> None:
+        rtype, rid = resource.get("resourceType"), resource.get("id")
+        if isinstance(rtype, str) and isinstance(rid, str):
+            self._by_key.setdefault(f"{rtype}/{rid}", resource)
+        if full_url:
+            self._by_key.setdefault(full_url, resource)
+
+    def add_bundle(self, value: Any) -> None:
+        if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+            for entry in value.get("entry") or ():
+                if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+                    full_url = entry.get("fullUrl")
+                    self.add(entry["resource"], full_url if isinstance(full_url, str) else None)
+        elif isinstance(value, dict):
+            self.add(value)
+
+    def add_all(self, values: Iterable[Any]) -> None:
+        for value in values:
+            self.add_bundle(value)
+
+    def resolve(self, reference: str, within: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        if reference.startswith("#"):
+            return contained(within, reference[1:]) if within else None
+        found = self._by_key.get(reference)
+        if found is None and "/" in reference:
+            # An absolute reference to a server we have a copy from: match on the Type/id tail.
+            tail = "/".join(reference.rstrip("/").split("/")[-2:])
+            found = self._by_key.get(tail)
+        return found
+
+
+def contained(resource: dict[str, Any], local_id: str) -> dict[str, Any] | None:
+    for item in resource.get("contained") or ():
+        if isinstance(item, dict) and item.get("id") == local_id:
+            return item
+    return None
+
+
+def reference_of(value: Any) -> str | None:
+    if isinstance(value, dict) and isinstance(value.get("reference"), str):
+        return str(value["reference"])
+    return None

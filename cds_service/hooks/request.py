@@ -1,0 +1,100 @@
+"""The hook request as it arrives (CDS Hooks 2.0 §Calling a CDS Service, order-select/order-sign).
+
+Lenient where real clients differ from the spec text (Bundle without ``type``, entries without
+``fullUrl``, unknown fields and ``extension`` everywhere), strict where our answer depends on it.
+FHIR resources stay plain dicts here: only the orders a policy matches are validated as R4B models.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+_NONEMPTY = Field(min_length=1, max_length=512)
+
+
+class _Lenient(BaseModel):
+    # Unknown elements SHALL be ignored (Da Vinci CRD 2.2 §found-33, §hook-23).
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+
+class FhirAuthorization(_Lenient):
+    """CDS Hooks 2.0 §Passing the Access Token; the token is a secret and never printed."""
+
+    access_token: SecretStr = Field(min_length=1)
+    token_type: str = "Bearer"
+    # Clients have been seen to omit expires_in (cds-hooks/sandbox#65): optional here.
+    expires_in: int | None = None
+    scope: str | None = None
+    subject: str | None = None
+    patient: str | None = None
+
+
+def _check_bundle(value: dict[str, Any]) -> dict[str, Any]:
+    if value.get("resourceType") != "Bundle":
+        raise ValueError("must be a FHIR Bundle (resourceType 'Bundle')")
+    entries = value.get("entry", [])
+    if not isinstance(entries, list):
+        raise ValueError("entry must be an array")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ValueError(f"entry[{i}] must be an object")
+        resource = entry.get("resource")
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            raise ValueError(f"entry[{i}].resource must be a FHIR resource with a resourceType")
+    return value
+
+
+class OrderSignContext(_Lenient):
+    user_id: str = Field(alias="userId", min_length=1, max_length=512)
+    patient_id: str = Field(alias="patientId", min_length=1, max_length=512)
+    encounter_id: str | None = Field(default=None, alias="encounterId", max_length=512)
+    draft_orders: dict[str, Any] = Field(alias="draftOrders")
+
+    _bundle = field_validator("draft_orders")(_check_bundle)
+
+    def entries(self) -> list[dict[str, Any]]:
+        return list(self.draft_orders.get("entry", []))
+
+
+class OrderSelectContext(OrderSignContext):
+    selections: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _selections_in_draft_orders(self) -> OrderSelectContext:
+        present = {
+            f"{e['resource']['resourceType']}/{e['resource'].get('id')}" for e in self.entries()
+        }
+        missing = [s for s in self.selections if s not in present]
+        if missing:
+            raise ValueError(f"selections not found in draftOrders: {', '.join(missing)}")
+        return self
+
+
+class HookRequest(_Lenient):
+    hook: str = _NONEMPTY
+    hook_instance: str = Field(alias="hookInstance", min_length=1, max_length=512)
+    fhir_server: str | None = Field(default=None, alias="fhirServer")
+    fhir_authorization: FhirAuthorization | None = Field(default=None, alias="fhirAuthorization")
+    context: dict[str, Any]
+    prefetch: dict[str, Any] | None = None
+    extension: dict[str, Any] | None = None
+
+    @field_validator("fhir_server")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _token_needs_server(self) -> HookRequest:
+        # Invariant cds-r-1: fhirAuthorization.exists() implies fhirServer.exists().
+        if self.fhir_authorization is not None and self.fhir_server is None:
+            raise ValueError("fhirServer is required when fhirAuthorization is present")
+        return self

@@ -1,0 +1,68 @@
+"""What the service knows: the policies and the payer file, loaded and checked against each other.
+
+Loaded once at start-up; any inconsistency is a ``ConfigurationError`` naming the file and field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from cds_service.errors import ConfigurationError
+from cds_service.fhir.orders import Order
+from cds_service.payer.models import LineOfBusiness, PayerConfig, load_payer
+from cds_service.policy.loader import PolicySet, load_policies
+from cds_service.policy.models import Determination, Policy
+from cds_service.respond.cards import summary
+from cds_service.respond.finding import Finding
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    policies: PolicySet
+    payer: PayerConfig
+
+    def lines_for(self, policy: Policy) -> tuple[tuple[LineOfBusiness, Determination], ...]:
+        return tuple((line, policy.determinations[line.id])
+                     for line in self.payer.lines_of_business if line.id in policy.determinations)
+
+    def card_types(self) -> list[str]:
+        return sorted({lp.policy.card_topic for lp in self.policies.policies.values()})
+
+    def override_reasons(self) -> dict[str, str]:
+        reasons: dict[str, str] = {}
+        for lp in self.policies.policies.values():
+            for r in lp.policy.override_reasons:
+                if reasons.setdefault(r.code, r.display) != r.display:
+                    raise ConfigurationError(str(lp.path), [
+                        f"override_reasons: code {r.code!r} has another display in another policy"])
+        return reasons
+
+
+def load_knowledge(policy_dir: Path | None, payer_file: Path | None) -> Knowledge:
+    knowledge = Knowledge(load_policies(policy_dir), load_payer(payer_file))
+    for lp in knowledge.policies.policies.values():
+        problems = _cross_check(knowledge, lp.policy)
+        if problems:
+            raise ConfigurationError(str(lp.path), problems)
+    knowledge.override_reasons()
+    return knowledge
+
+
+def _cross_check(knowledge: Knowledge, policy: Policy) -> list[str]:
+    known = {line.id for line in knowledge.payer.lines_of_business}
+    problems = [f"determinations.{lob}: no line of business {lob!r} in the payer file"
+                for lob in policy.determinations if lob not in known]
+    if problems:
+        return problems
+    # Every summary this policy can produce must fit CDS Hooks' < 140 characters.
+    lines = knowledge.lines_for(policy)
+    order = Order(0, {"resourceType": "ServiceRequest"})
+    for code in policy.codes:
+        for line in [None, *(line for line, _ in lines)]:
+            f = Finding(order, policy, code, True, "Coverage/x", line, "", (), "", lines)
+            text = summary(f)
+            if len(text) > 139:
+                problems.append(f"procedure/phrase: card summary would be {len(text)} characters "
+                                f"(limit 139): {text!r}")
+    return problems

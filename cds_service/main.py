@@ -1,0 +1,38 @@
+"""The ASGI application: ``create_app(settings)`` assembles it; ``cds_service.main:app`` is the
+application built from the environment (created on first access, so importing this module for
+tests has no side effects)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from cds_service import __version__
+from cds_service.api import discovery, errors, health, hooks, policies
+from cds_service.config import Settings
+from cds_service.runtime import Runtime
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = runtime or Runtime.build(settings)
+    app = FastAPI(title="Payer CDS Hooks service", version=__version__,
+                  docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.runtime = runtime
+    errors.install(app)
+    for module in (discovery, hooks, policies, health):
+        app.include_router(module.router)
+    return app
+
+
+_app: FastAPI | None = None
+
+
+def __getattr__(name: str) -> Any:
+    global _app
+    if name == "app":
+        if _app is None:
+            _app = create_app()
+        return _app
+    raise AttributeError(name)

@@ -1,0 +1,72 @@
+"""Which Coverage applies, whether it is ours, and its line of business (pure).
+
+Da Vinci CRD: the client sends the one primary Coverage (2.2 §dev-29); a Coverage whose payer is
+not handled by this endpoint gets 400. Telling Medicare Advantage from Commercial is not
+standardised, so it comes from the operator's mapping in the payer file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from cds_service.fhir.coding import SYSTEM_LABELS, any_match, codings
+from cds_service.payer.models import Identifier, LineOfBusiness, PayerConfig
+
+COVERAGE_CLASS = "http://terminology.hl7.org/CodeSystem/coverage-class"
+
+
+@dataclass(frozen=True)
+class LineResult:
+    line: LineOfBusiness | None
+    basis: str
+    """How it was determined, for the decision record (never patient data)."""
+
+
+def is_active(coverage: dict[str, Any]) -> bool:
+    # The prefetch query asks for status=active; a status-less Coverage is given the benefit.
+    return coverage.get("resourceType") == "Coverage" and coverage.get("status", "active") == "active"
+
+
+def line_of_business(payer: PayerConfig, coverage: dict[str, Any]) -> LineResult:
+    types = list(codings(coverage.get("type")))
+    classes = list(_classes(coverage))
+    for line in payer.lines_of_business:
+        hit = any_match(line.coverage_type, types)
+        if hit:
+            label = SYSTEM_LABELS.get(hit[0], hit[0])
+            return LineResult(line, f"Coverage.type {label} {hit[1]}")
+        for rule in line.coverage_class:
+            if (rule.type, rule.value) in classes:
+                return LineResult(line, f"Coverage.class {rule.type} {rule.value}")
+    shown = ", ".join(f"{SYSTEM_LABELS.get(s, s)} {c}" for s, c in types) or "none"
+    return LineResult(None, f"no mapping matched (Coverage.type codes: {shown})")
+
+
+def _classes(coverage: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for item in coverage.get("class") or ():
+        if not isinstance(item, dict) or not isinstance(item.get("value"), str):
+            continue
+        for system, code in codings(item.get("type")):
+            if system == COVERAGE_CLASS:
+                yield code, item["value"]
+
+
+def payor_identifiers(payor: dict[str, Any], organization: dict[str, Any] | None,
+                      ) -> Iterator[tuple[str, str]]:
+    """(system, value) pairs naming a payer: on the Reference itself or on the Organization."""
+    for source in (payor.get("identifier"), *((organization or {}).get("identifier") or ())):
+        if isinstance(source, dict):
+            system, value = source.get("system"), source.get("value")
+            if isinstance(system, str) and isinstance(value, str):
+                yield system, value
+
+
+def is_ours(payer: PayerConfig, found: list[tuple[str, str]]) -> bool:
+    ours = {(i.system, i.value) for i in payer.identifiers}
+    return any(pair in ours for pair in found)
+
+
+def describe_identifiers(identifiers: list[Identifier]) -> str:
+    return ", ".join(f"{i.system}|{i.value}" for i in identifiers)

@@ -1,0 +1,1 @@
+"""Medical policies as validated data: schema, loader, and the pure order matcher."""

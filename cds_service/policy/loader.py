@@ -1,0 +1,91 @@
+"""Load policy files: the bundled ones, then ``CDS_POLICY_DIR`` (same id replaces, new id adds).
+
+A file that does not validate stops start-up with the file and field named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from cds_service.datafiles import load_model
+from cds_service.errors import ConfigurationError
+from cds_service.fhir.coding import canonical_code, canonical_system
+from cds_service.policy.models import Policy, ProcedureCode, normalise_space
+
+BUNDLED_DIR = Path(str(resources.files("cds_service.policy") / "bundled"))
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    policy: Policy
+    path: Path
+    document: str | None
+    """Text of the payer's source document, when the policy names one."""
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    policies: dict[str, LoadedPolicy]
+    _by_code: dict[tuple[str, str], tuple[Policy, ProcedureCode]] = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.policies)
+
+    def get(self, policy_id: str) -> LoadedPolicy | None:
+        return self.policies.get(policy_id)
+
+    def by_code(self, system: str, code: str) -> tuple[Policy, ProcedureCode] | None:
+        system = canonical_system(system)
+        return self._by_code.get((system, canonical_code(system, code)))
+
+
+def load_policy_file(path: Path) -> LoadedPolicy:
+    policy = load_model(Policy, path)
+    document = None
+    if policy.source.document:
+        doc_path = path.parent / policy.source.document
+        try:
+            document = doc_path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigurationError(str(path), [f"source.document: cannot read {doc_path}: {exc}"])
+        normalised = normalise_space(document)
+        missing = [name for name, q in policy.quotes().items() if q.quote not in normalised]
+        if missing:
+            raise ConfigurationError(str(path), [
+                f"{name}.quote: not found verbatim in {policy.source.document}" for name in missing
+            ])
+    return LoadedPolicy(policy, path, document)
+
+
+def policy_files(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        raise ConfigurationError(str(directory), ["not a directory"])
+    return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
+
+
+def build_policy_set(loaded: Iterable[LoadedPolicy]) -> PolicySet:
+    policies: dict[str, LoadedPolicy] = {}
+    for item in loaded:
+        policies[item.policy.id] = item
+    by_code: dict[tuple[str, str], tuple[Policy, ProcedureCode]] = {}
+    for item in policies.values():
+        for pc in item.policy.codes:
+            system = canonical_system(pc.system)
+            key = (system, canonical_code(system, pc.code))
+            if key in by_code:
+                other = by_code[key][0].id
+                raise ConfigurationError(str(item.path), [
+                    f"codes: {pc.system}|{pc.code} is also claimed by policy {other!r}"
+                ])
+            by_code[key] = (item.policy, pc)
+    return PolicySet(policies, by_code)
+
+
+def load_policies(extra_dir: Path | None = None) -> PolicySet:
+    paths = policy_files(BUNDLED_DIR)
+    if extra_dir is not None:
+        paths += policy_files(extra_dir)
+    return build_policy_set(load_policy_file(p) for p in paths)

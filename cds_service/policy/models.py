@@ -1,0 +1,152 @@
+"""Schema of a policy file (YAML). See README "Policy files" for how to write one.
+
+Fields holding the payer's own words are ``Quote`` objects: the loader checks each appears
+verbatim (whitespace aside) in the source document, so a card never says what the policy doesn't.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cds_service.fhir.coding import CodeRef
+
+# Da Vinci CRD card types (http://terminology.hl7.org/CodeSystem/cdshooks-card-type).
+CardTopic = Literal[
+    "appropriate-use", "claim", "clinical-reminder", "contraindication", "cost", "coverage-info",
+    "duplicate-therapy", "guideline", "insurance", "limits", "network", "off-guideline",
+    "therapy-alternatives-opt", "therapy-alternatives-req",
+]
+SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+
+
+def normalise_space(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Quote(_Strict):
+    quote: str = Field(min_length=1)
+
+    @field_validator("quote")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        return normalise_space(value)
+
+    def __str__(self) -> str:
+        return self.quote
+
+
+class Source(_Strict):
+    document: str | None = None
+    """File name of the payer's document, beside the policy file; enables the quote check."""
+    url: AnyHttpUrl | None = None
+    """Where the payer publishes the policy; when unset we serve it at /policies/{id}."""
+    updates: list[str] = []
+
+
+class ProcedureCode(_Strict):
+    system: str = Field(min_length=1)
+    code: str = Field(min_length=1)
+    display: str = Field(min_length=1)
+    approach: str | None = None
+
+
+class Determination(_Strict):
+    heading: str = Field(min_length=1)
+    covered: Literal["not-covered"]
+    """Da Vinci CRD coverage-information ``covered`` code."""
+    phrase: str = Field(min_length=1)
+    """Short form of the determination for card summaries; must occur in the statement."""
+    statement: Quote
+
+    @model_validator(mode="after")
+    def _phrase_in_statement(self) -> Determination:
+        if self.phrase not in self.statement.quote:
+            raise ValueError(f"phrase {self.phrase!r} does not occur in statement")
+        return self
+
+
+class DiagnosisGroup(_Strict):
+    any_of: list[CodeRef] = Field(min_length=1)
+
+
+class Indication(_Strict):
+    id: str = Field(pattern=SLUG)
+    name: str = Field(min_length=1)
+    diagnoses: list[DiagnosisGroup] = Field(min_length=1)
+    """Every group must be matched by one of the order's reasons (e.g. metastasis AND primary)."""
+    population: Quote
+    evidence: Quote
+
+
+class OverrideReason(_Strict):
+    code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-]*$")
+    display: str = Field(min_length=1)
+
+
+class Policy(_Strict):
+    schema_: Literal[1] = Field(alias="schema")
+    id: str = Field(pattern=SLUG)
+    version: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    procedure: str = Field(min_length=1)
+    payer: str = Field(min_length=1)
+    card_topic: CardTopic
+    source: Source = Source()
+    overview: Quote | None = None
+    medical_criteria: str | None = None
+    prior_authorization: str | None = None
+    codes: list[ProcedureCode] = Field(min_length=1)
+    determinations: dict[str, Determination] = Field(min_length=1)
+    coverage_note: Quote | None = None
+    indications: list[Indication] = []
+    evidence_conclusion: Quote | None = None
+    member_liability: Quote | None = None
+    disclaimer: Quote | None = None
+    override_reasons: list[OverrideReason] = []
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Policy:
+        for what, ids in (
+            ("codes", [(c.system, c.code) for c in self.codes]),
+            ("indications", [i.id for i in self.indications]),
+            ("override_reasons", [r.code for r in self.override_reasons]),
+        ):
+            if len(ids) != len(set(ids)):
+                raise ValueError(f"{what} has duplicate entries")
+        return self
+
+    def quotes(self) -> dict[str, Quote]:
+        """Every quoted field by its path in the file, for the verbatim check."""
+        found: dict[str, Quote] = {}
+        for name in ("overview", "coverage_note", "evidence_conclusion", "member_liability",
+                     "disclaimer"):
+            value = getattr(self, name)
+            if value is not None:
+                found[name] = value
+        for lob, det in self.determinations.items():
+            found[f"determinations.{lob}.statement"] = det.statement
+        for i, ind in enumerate(self.indications):
+            found[f"indications[{i}].population"] = ind.population
+            found[f"indications[{i}].evidence"] = ind.evidence
+        return found
+
+    def code(self, system: str, code: str) -> ProcedureCode | None:
+        for candidate in self.codes:
+            if CodeRef(system=candidate.system, code=candidate.code).matches(system, code):
+                return candidate
+        return None
+
+    def indications_for(self, reasons: list[tuple[str, str]]) -> list[Indication]:
+        """Indications whose every diagnosis group is matched by one of the reason codes."""
+        return [
+            ind for ind in self.indications
+            if all(any(ref.matches(s, c) for ref in g.any_of for s, c in reasons)
+                   for g in ind.diagnoses)
+        ]

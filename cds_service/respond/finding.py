@@ -1,0 +1,37 @@
+"""What the decision found for one draft order: the input of every response builder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cds_service.fhir.coding import SYSTEM_LABELS
+from cds_service.fhir.orders import Order
+from cds_service.payer.models import LineOfBusiness
+from cds_service.policy.models import Determination, Indication, Policy, ProcedureCode
+
+
+@dataclass(frozen=True)
+class Finding:
+    order: Order
+    policy: Policy
+    code: ProcedureCode
+    coverage_found: bool
+    """The member has an active coverage with this payer."""
+    coverage_reference: str | None
+    """``Coverage/<id>`` of that coverage, when it has an id."""
+    line: LineOfBusiness | None
+    """Known only when the coverage maps to a line of business the policy decides for."""
+    line_basis: str
+    indications: tuple[Indication, ...]
+    policy_url: str
+    policy_lines: tuple[tuple[LineOfBusiness, Determination], ...]
+    """Every line of business the policy decides for, in the payer file's order."""
+
+    @property
+    def determination(self) -> Determination | None:
+        return self.policy.determinations.get(self.line.id) if self.line else None
+
+    @property
+    def code_label(self) -> str:
+        label = SYSTEM_LABELS.get(self.code.system)
+        return f"{label} {self.code.code}" if label else self.code.code
