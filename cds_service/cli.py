@@ -1,0 +1,118 @@
+"""The ``cds-service`` command. Each area adds its own sub-commands through ``register``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from cds_service.config import Settings
+from cds_service.errors import ConfigurationError, ServiceError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cds-service", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=_serve)
+
+    evaluate = sub.add_parser("evaluate", help="print the answer a hook call would get")
+    evaluate.add_argument("request", type=Path, help="hook request JSON file")
+    evaluate.add_argument("--service", help="service id (default: from the request's hook)")
+    evaluate.set_defaults(func=_evaluate)
+
+    policy = sub.add_parser("policy", help="policy files").add_subparsers(dest="action",
+                                                                          required=True)
+    check = policy.add_parser("check", help="validate policy files (and the payer file)")
+    check.add_argument("path", nargs="?", type=Path,
+                       help="directory or file to check with the bundled policies "
+                            "(default: CDS_POLICY_DIR)")
+    check.set_defaults(func=_policy_check)
+
+    for module in _command_modules():
+        module.register(sub)
+
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigurationError as exc:
+        print(f"configuration error in {exc}", file=sys.stderr)
+        return 2
+
+
+def _command_modules() -> list[object]:
+    return []
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from cds_service.knowledge import load_knowledge
+
+    settings = Settings()
+    load_knowledge(settings.policy_dir, settings.payer_file)  # fail fast, before forking workers
+    uvicorn.run("cds_service.main:app", host=args.host, port=args.port, workers=args.workers,
+                log_config=None, proxy_headers=True, server_header=False)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from cds_service.api.hooks import parse_request
+    from cds_service.hooks.registry import SERVICES
+    from cds_service.knowledge import load_knowledge
+    from cds_service.evaluate import Evaluator
+
+    settings = Settings()
+    knowledge = load_knowledge(settings.policy_dir, settings.payer_file)
+    evaluator = Evaluator(knowledge, public_base_url=settings.public_base_url)
+    try:
+        body = orjson.loads(args.request.read_bytes())
+        if not isinstance(body, dict):
+            raise ServiceError("request must be a JSON object")
+        request = parse_request(body)
+        service = SERVICES.get(args.service) if args.service else next(
+            (s for s in SERVICES.values() if s.hook == request.hook), None)
+        if service is None:
+            print(f"no service for hook {request.hook!r}", file=sys.stderr)
+            return 2
+        evaluation = asyncio.run(evaluator.evaluate(request, service, fetcher=None))
+    except (OSError, orjson.JSONDecodeError) as exc:
+        print(f"cannot read {args.request}: {exc}", file=sys.stderr)
+        return 2
+    except ServiceError as exc:
+        sys.stdout.buffer.write(orjson.dumps(exc.outcome(), option=orjson.OPT_INDENT_2) + b"\n")
+        return 1
+    sys.stdout.buffer.write(orjson.dumps(evaluation.response.to_json_dict(),
+                                         option=orjson.OPT_INDENT_2) + b"\n")
+    return 0
+
+
+def _policy_check(args: argparse.Namespace) -> int:
+    from cds_service.knowledge import load_knowledge
+    from cds_service.policy.loader import load_policy_file
+
+    settings = Settings()
+    path: Path | None = args.path or settings.policy_dir
+    if path is not None and path.is_file():
+        load_policy_file(path)  # a single file: schema and quotes
+        policy_dir = None
+        print(f"{path}: ok")
+    else:
+        policy_dir = path
+    knowledge = load_knowledge(policy_dir, settings.payer_file)
+    for lp in knowledge.policies.policies.values():
+        print(f"{lp.path}: ok ({lp.policy.id} version {lp.policy.version}, "
+              f"{len(lp.policy.codes)} codes)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
