@@ -4,6 +4,8 @@ tests has no side effects)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -17,7 +19,16 @@ from cds_service.runtime import Runtime
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = runtime or Runtime.build(settings)
-    app = FastAPI(title="Payer CDS Hooks service", version=__version__,
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.startup()
+        try:
+            yield
+        finally:
+            await runtime.shutdown()
+
+    app = FastAPI(title="Payer CDS Hooks service", version=__version__, lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.runtime = runtime
     errors.install(app)

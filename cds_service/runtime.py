@@ -1,11 +1,16 @@
-"""Everything one running service shares across requests, built once from the settings."""
+"""Everything one running service shares across requests, built once from the settings.
+
+Areas: knowledge + evaluator (policies), trust (authenticator, replay store, outbound FHIR
+client), records (decision and feedback store). ``startup``/``shutdown`` run in the app lifespan.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cds_service.auth.client import Authenticator, Client, DevelopmentNoAuth
+from cds_service.auth.replay import MemoryReplayStore, ReplayStore
 from cds_service.config import Settings
 from cds_service.evaluate import Evaluation, Evaluator
 from cds_service.fhir.data import Fetcher
@@ -22,16 +27,27 @@ class Runtime:
     knowledge: Knowledge
     evaluator: Evaluator
     authenticator: Authenticator
-    closers: list[object] = field(default_factory=list)
+    replay: ReplayStore
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         knowledge = load_knowledge(settings.policy_dir, settings.payer_file)
         evaluator = Evaluator(knowledge, public_base_url=settings.public_base_url)
-        return cls(settings, knowledge, evaluator, DevelopmentNoAuth())
+        replay = _replay_store(settings)
+        return cls(settings, knowledge, evaluator, _authenticator(settings, replay), replay)
+
+    async def startup(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    # --- trust -------------------------------------------------------------------------------
 
     def fetcher_for(self, request: HookRequest, client: Client) -> Fetcher | None:
         return None
+
+    # --- records -----------------------------------------------------------------------------
 
     async def record(self, service: ServiceDefinition, request: HookRequest, client: Client,
                      evaluation: Evaluation) -> None:
@@ -39,3 +55,11 @@ class Runtime:
 
     async def readiness(self) -> dict[str, bool]:
         return {"policies": len(self.knowledge.policies) > 0}
+
+
+def _authenticator(settings: Settings, replay: ReplayStore) -> Authenticator:
+    return DevelopmentNoAuth()
+
+
+def _replay_store(settings: Settings) -> ReplayStore:
+    return MemoryReplayStore()
