@@ -1,0 +1,41 @@
+"""Helpers shared by the tests: example files, reference paths, and calling the API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "fhir_examples"
+REFERENCE = ROOT.parent / "shared" / "reference"
+POLICY_DOCUMENT = ROOT.parent / "shared" / "policy" / "cryosurgical-ablation-liver-tumors.txt"
+HOOK_SERVICE = {"order-sign": "crd-order-sign", "order-select": "crd-order-select"}
+
+
+def example(name: str) -> dict[str, Any]:
+    path = EXAMPLES / "requests" / name
+    if not path.suffix:
+        path = path.with_suffix(".json")
+    return json.loads(path.read_text())
+
+
+def example_resource(name: str) -> dict[str, Any]:
+    return json.loads((EXAMPLES / "resources" / f"{name}.json").read_text())
+
+
+def call(client: TestClient, body: dict[str, Any], service: str | None = None) -> Any:
+    """POST a hook request to the service for its hook, as an EHR would."""
+    service = service or HOOK_SERVICE.get(str(body.get("hook")), "crd-order-sign")
+    return client.post(f"/cds-services/{service}", json=body)
+
+
+def assert_outcome(response: Any, status: int, *, mentions: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"] and all(i["severity"] and i["code"] for i in outcome["issue"])
+    if mentions:
+        text = json.dumps(outcome)
+        assert mentions in text, text
+    return outcome
