@@ -10,18 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.config import Settings
 from cds_service.main import create_app
-
-
-def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "environment": "development", "auth_enabled": False, "record_decisions": False,
-        "database_url": f"sqlite:///{tmp_path / 'records.db'}",
-        "public_base_url": "https://cds.payer.example",
-    }
-    values.update(overrides)
-    return Settings(**values)
+from tests.support import settings_for
 
 
 @pytest.fixture

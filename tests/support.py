@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cds_service.config import Settings
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "fhir_examples"
 REFERENCE = ROOT.parent / "shared" / "reference"
@@ -22,6 +24,16 @@ def example(name: str) -> dict[str, Any]:
 
 def example_resource(name: str) -> dict[str, Any]:
     return json.loads((EXAMPLES / "resources" / f"{name}.json").read_text())
+
+
+def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "development", "auth_enabled": False, "record_decisions": False,
+        "database_url": f"sqlite:///{tmp_path / 'records.db'}",
+        "public_base_url": "https://cds.payer.example",
+    }
+    values.update(overrides)
+    return Settings(**values)
 
 
 def call(client: TestClient, body: dict[str, Any], service: str | None = None) -> Any:
