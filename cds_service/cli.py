@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 
@@ -48,7 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _command_modules() -> list[object]:
+class _CommandModule(Protocol):
+    def register(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
+
+
+def _command_modules() -> list[_CommandModule]:
     return []
 
 
@@ -66,9 +71,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from cds_service.api.hooks import parse_request
+    from cds_service.evaluate import Evaluator
     from cds_service.hooks.registry import SERVICES
     from cds_service.knowledge import load_knowledge
-    from cds_service.evaluate import Evaluator
 
     settings = Settings()
     knowledge = load_knowledge(settings.policy_dir, settings.payer_file)

@@ -1,10 +1,10 @@
 """One exception tree, turned into FHIR OperationOutcome responses in one place (``api/errors``).
 
     ServiceError                 anything we answer with a non-2xx status
-    ├── BadRequest               400  malformed JSON, missing/invalid fields, wrong hook, wrong payer
+    ├── BadRequest               400  bad JSON, missing/invalid fields, wrong hook, wrong payer
     ├── Unauthorized             401  any authentication failure (body stays generic)
     ├── NotFound                 404  unknown service or resource
-    ├── PreconditionFailed       412  required data neither prefetched nor obtainable (CDS Hooks 2.0)
+    ├── PreconditionFailed       412  required data neither prefetched nor obtainable
     └── PayloadTooLarge          413  body over the configured limit
     ConfigurationError           bad policy, payer or trust file: stops start-up, never reaches HTTP
 
@@ -59,7 +59,8 @@ class BadRequest(ServiceError):
 
 
 class Unauthorized(ServiceError):
-    """The reason goes to the log only; the caller gets a generic answer (CDS Hooks best practice)."""
+    """The reason goes to the log only; the caller gets a generic answer (CDS Hooks best
+    practice)."""
 
     status = 401
     issue_code = "login"

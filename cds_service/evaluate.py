@@ -69,7 +69,9 @@ class Evaluator:
         self.today = today
 
     def policy_url(self, policy: Policy) -> str:
-        return str(policy.source.url) if policy.source.url else f"{self.base_url}/policies/{policy.id}"
+        if policy.source.url:
+            return str(policy.source.url)
+        return f"{self.base_url}/policies/{policy.id}"
 
     @property
     def override_system(self) -> str:
@@ -82,8 +84,8 @@ class Evaluator:
         orders = orders_in_scope(context.entries(), selections)
         options = read_options(request.extension)
         matches = [(o, *m) for o in orders if (m := self.match(o)) is not None]
-        evaluation = Evaluation(HookResponse(cards=[], system_actions=[] if service.primary else None),
-                                orders, options=options)
+        empty = HookResponse(cards=[], system_actions=[] if service.primary else None)
+        evaluation = Evaluation(empty, orders, options=options)
         if not matches:
             return evaluation
         for order, _, _ in matches:

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from fastapi.testclient import TestClient
+
 from cds_service.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -68,12 +68,13 @@ def test_a_second_policy_is_added_by_dropping_in_a_file(
     codes = {o["code"] for o in
              discovery["services"][0]["extension"]["davinci-crd.configuration-options"]}
     assert {"guideline", "off-guideline"} <= codes
-    assert call(client, example("order-sign-47383-commercial-hepatocellular-carcinoma")
-                ).json()["cards"][0]["source"]["label"] == "Blue Cross & Blue Shield of Rhode Island"
+    cryo_card = call(client, example("order-sign-47383-commercial-hepatocellular-carcinoma")
+                     ).json()["cards"][0]
+    assert cryo_card["source"]["label"] == "Blue Cross & Blue Shield of Rhode Island"
 
 
-def test_a_policy_file_with_a_bundled_id_replaces_it(tmp_path: Path,
-                                                     make_client: Callable[..., TestClient]) -> None:
+def test_a_policy_file_with_a_bundled_id_replaces_it(
+        tmp_path: Path, make_client: Callable[..., TestClient]) -> None:
     data = cryo()
     data["version"] = "2099-01"
     data["source"]["url"] = "https://payer.example/policies/cryo"
@@ -111,7 +112,7 @@ def test_altered_quote_is_refused(tmp_path: Path) -> None:
     data = cryo()
     data["coverage_note"]["quote"] = "Benefits never vary."
     write_policy(tmp_path / "bad", data)
-    with pytest.raises(ConfigurationError, match="coverage_note.quote: not found verbatim"):
+    with pytest.raises(ConfigurationError, match=r"coverage_note\.quote: not found verbatim"):
         load_policies(tmp_path / "bad")
 
 

@@ -34,7 +34,8 @@ def test_scenario_is_answered_as_expected(client: TestClient, scenario: dict[str
     cards = answer["cards"]
     assert len(cards) == len(expect["cards"])
     for card, want in zip(cards, expect["cards"], strict=True):
-        assert card["extension"]["davinci-crd.associated-resource"] == [{"reference": want["order"]}]
+        associated = card["extension"]["davinci-crd.associated-resource"]
+        assert associated == [{"reference": want["order"]}]
         assert card["indicator"] == want["indicator"]
         line = want["line_of_business"]
         if line:

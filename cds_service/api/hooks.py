@@ -28,8 +28,8 @@ def service_or_404(service_id: str) -> ServiceDefinition:
 async def call_hook(service_id: str, request: Request) -> JSONResponse:
     rt: Runtime = request.app.state.runtime
     service = service_or_404(service_id)
-    client = await rt.authenticator.authenticate(
-        request.headers.get("authorization"), [rt.settings.service_url(f"cds-services/{service_id}")])
+    audience = rt.settings.service_url(f"cds-services/{service_id}")
+    client = await rt.authenticator.authenticate(request.headers.get("authorization"), [audience])
     body = await read_json(request, max_bytes=rt.settings.max_body_bytes,
                            max_depth=rt.settings.max_json_depth)
     hook_request = parse_request(body)

@@ -45,7 +45,8 @@ async def override_reasons(request: Request) -> FHIRJSONResponse:
     return FHIRJSONResponse({
         "resourceType": "CodeSystem", "url": rt.evaluator.override_system,
         "status": "active", "content": "complete", "caseSensitive": True,
-        "name": "OverrideReason", "title": "Reasons a clinician keeps an order despite the payer's policy",
+        "name": "OverrideReason",
+        "title": "Reasons a clinician keeps an order despite the payer's policy",
         "concept": [{"code": c, "display": d} for c, d in sorted(reasons.items())],
     })
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from cds_service.fhir.coding import codings
 
-# Da Vinci CRD 2.2: candidate billing codes on a clinically coded order (context ServiceRequest.code).
+# Da Vinci CRD 2.2: candidate billing codes on a clinically coded order (on ServiceRequest.code).
 BILLING_OPTIONS = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-billing-options"
 
 

@@ -48,7 +48,8 @@ class ResourceIndex:
         for value in values:
             self.add_bundle(value)
 
-    def resolve(self, reference: str, within: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    def resolve(self, reference: str,
+                within: dict[str, Any] | None = None) -> dict[str, Any] | None:
         if reference.startswith("#"):
             return contained(within, reference[1:]) if within else None
         found = self._by_key.get(reference)

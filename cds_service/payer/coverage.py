@@ -26,7 +26,8 @@ class LineResult:
 
 def is_active(coverage: dict[str, Any]) -> bool:
     # The prefetch query asks for status=active; a status-less Coverage is given the benefit.
-    return coverage.get("resourceType") == "Coverage" and coverage.get("status", "active") == "active"
+    return (coverage.get("resourceType") == "Coverage"
+            and coverage.get("status", "active") == "active")
 
 
 def line_of_business(payer: PayerConfig, coverage: dict[str, Any]) -> LineResult:

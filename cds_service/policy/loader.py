@@ -50,7 +50,8 @@ def load_policy_file(path: Path) -> LoadedPolicy:
         try:
             document = doc_path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigurationError(str(path), [f"source.document: cannot read {doc_path}: {exc}"])
+            raise ConfigurationError(
+                str(path), [f"source.document: cannot read {doc_path}: {exc}"]) from None
         normalised = normalise_space(document)
         missing = [name for name, q in policy.quotes().items() if q.quote not in normalised]
         if missing:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from cds_service.hooks.response import Action, Card, Coding, Link, Source, Suggestion
 from cds_service.respond import markdown as md
 from cds_service.respond.finding import Finding
-from cds_service.hooks.response import Action, Card, Coding, Link, Source, Suggestion
 
 CARD_TYPE_SYSTEMS = {
     # Da Vinci CRD 2.2 moved card types to terminology.hl7.org; 2.0.1/2.1 used the IG's temp system.
@@ -39,13 +39,14 @@ def detail(f: Finding) -> str:
     parts: list[str] = []
     det = f.determination
     if det is not None and f.line is not None:
-        parts += [f"**{md.escape(_capital(det.phrase))} for this {md.escape(f.line.name)} member.** "
-                  f"{md.escape(title)}, {md.escape(det.heading)}:", md.quote(det.statement.quote)]
+        headline = f"{_capital(det.phrase)} for this {f.line.name} member."
+        parts += [f"**{md.escape(headline)}** {md.escape(title)}, {md.escape(det.heading)}:",
+                  md.quote(det.statement.quote)]
     else:
         why = ("The member's plan type could not be determined from their coverage."
                if f.coverage_found else "No active coverage was found for this member.")
         parts.append(f"**{why}** {md.escape(title)}:")
-        for line, d in f.policy_lines:
+        for _, d in f.policy_lines:
             parts += [f"*{md.escape(d.heading)}*", md.quote(d.statement.quote)]
     parts += _evidence(f)
     if p.coverage_note:

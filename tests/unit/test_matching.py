@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from cds_service.evaluate import Evaluator
 from cds_service.fhir.coding import CodeRef
 from cds_service.fhir.orders import BILLING_OPTIONS, Order, order_codes, orders_in_scope
 from cds_service.knowledge import load_knowledge
-from cds_service.evaluate import Evaluator
 
 KNOWLEDGE = load_knowledge(None, None)
 EVALUATOR = Evaluator(KNOWLEDGE, public_base_url="https://cds.example")
