@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 # What `make install` puts in the venv: editable with test tools here, `.` in the Dockerfile.
-PIP_SPEC ?= -e .[test]
+PIP_SPEC ?= -e '.[test]'
 
 .PHONY: install run test lint typecheck unit bench clean
 
@@ -14,7 +14,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet '$(PIP_SPEC)'
+	$(BIN)/pip install --quiet $(PIP_SPEC)
 	touch $@
 
 # Quick start: the service with its bundled policies and SQLite database.
