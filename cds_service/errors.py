@@ -65,9 +65,15 @@ class Unauthorized(ServiceError):
     status = 401
     issue_code = "login"
 
-    def __init__(self, reason: str) -> None:
+    CATEGORIES = frozenset({"missing", "malformed", "algorithm", "issuer", "key", "signature",
+                            "audience", "expired", "not-yet-valid", "lifetime", "replay",
+                            "claims", "other"})
+
+    def __init__(self, reason: str, category: str = "other") -> None:
         super().__init__("Authentication failed.")
         self.reason = reason
+        # A bounded label for the rejection metric; the free-text reason goes to the log only.
+        self.category = category if category in self.CATEGORIES else "other"
 
 
 class NotFound(ServiceError):

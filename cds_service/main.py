@@ -10,9 +10,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from cds_service import __version__
-from cds_service.api import discovery, errors, health, hooks, policies
+from cds_service import __version__, logs
+from cds_service.api import discovery, errors, health, hooks, metrics, policies
 from cds_service.config import Settings
+from cds_service.metrics import MetricsMiddleware
 from cds_service.runtime import Runtime
 
 
@@ -32,8 +33,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.runtime = runtime
     errors.install(app)
-    for module in (discovery, hooks, policies, health):
+    for module in (discovery, hooks, policies, health, metrics):
         app.include_router(module.router)
+    app.add_middleware(MetricsMiddleware)
     return app
 
 
@@ -44,6 +46,8 @@ def __getattr__(name: str) -> Any:
     global _app
     if name == "app":
         if _app is None:
-            _app = create_app()
+            settings = Settings()
+            logs.configure(settings.log_level, settings.log_json)
+            _app = create_app(settings)
         return _app
     raise AttributeError(name)

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
+from cds_service import metrics
 from cds_service.api.jsonio import FHIRJSONResponse
 from cds_service.errors import Issue, ServiceError, Unauthorized, operation_outcome
 
@@ -26,6 +27,7 @@ def install(app: FastAPI) -> None:
     async def service_error(request: Request, exc: ServiceError) -> FHIRJSONResponse:
         headers = None
         if isinstance(exc, Unauthorized):
+            metrics.JWT_REJECTED.labels(exc.category).inc()
             log.warning("authentication failed", extra={"reason": exc.reason,
                                                          "path": request.url.path})
             headers = {"WWW-Authenticate": "Bearer"}

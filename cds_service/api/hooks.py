@@ -7,10 +7,13 @@ import logging
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
+from cds_service import metrics
 from cds_service.api.jsonio import JSONResponse, read_json
 from cds_service.errors import BadRequest, Issue, NotFound
+from cds_service.evaluate import Evaluation
 from cds_service.hooks.registry import SERVICES, ServiceDefinition
 from cds_service.hooks.request import HookRequest
+from cds_service.logs import hook_instance
 from cds_service.runtime import Runtime
 
 log = logging.getLogger("cds_service.hooks")
@@ -33,18 +36,30 @@ async def call_hook(service_id: str, request: Request) -> JSONResponse:
     body = await read_json(request, max_bytes=rt.settings.max_body_bytes,
                            max_depth=rt.settings.max_json_depth)
     hook_request = parse_request(body)
+    hook_instance.set(hook_request.hook_instance)
     if hook_request.hook != service.hook:
         raise BadRequest(f"service {service.id!r} answers the {service.hook!r} hook, "
                          f"not {hook_request.hook!r}", expression="hook")
     fetcher = rt.fetcher_for(hook_request, client)
     evaluation = await rt.evaluator.evaluate(hook_request, service, fetcher)
     await rt.record(service, hook_request, client, evaluation)
+    count_answer(service, evaluation)
     log.info("hook answered", extra={
         "hookInstance": hook_request.hook_instance, "service": service.id, "iss": client.iss,
         "jti": client.jti, "cards": len(evaluation.response.cards),
         "systemActions": len(evaluation.response.system_actions or ()),
         "fetched": len(evaluation.fetched)})
     return JSONResponse(evaluation.response.to_json_dict())
+
+
+def count_answer(service: ServiceDefinition, evaluation: Evaluation) -> None:
+    metrics.HOOK_CALLS.labels(service.id, service.hook).inc()
+    for finding, _ in evaluation.cards:
+        det = finding.determination
+        metrics.CARDS.labels(finding.policy.id, det.phrase if det else "plan unknown").inc()
+    for finding, _, _ in evaluation.actions:
+        det = finding.determination
+        metrics.ACTIONS.labels(finding.policy.id, det.covered if det else "").inc()
 
 
 def parse_request(body: dict[str, object]) -> HookRequest:
