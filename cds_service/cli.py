@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -58,14 +60,21 @@ def _command_modules() -> list[_CommandModule]:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Workers are separate processes: metrics are aggregated through files (prometheus_client
+        # multiprocess mode); the variable must be set before any worker imports the client.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="cds-metrics-")
     import uvicorn
 
+    from cds_service import logs
     from cds_service.knowledge import load_knowledge
 
     settings = Settings()
+    logs.configure(settings.log_level, settings.log_json)
     load_knowledge(settings.policy_dir, settings.payer_file)  # fail fast, before forking workers
     uvicorn.run("cds_service.main:app", host=args.host, port=args.port, workers=args.workers,
-                log_config=None, proxy_headers=True, server_header=False)
+                log_config=None, proxy_headers=True, server_header=False,
+                timeout_graceful_shutdown=20)
     return 0
 
 
