@@ -1,0 +1,393 @@
+"""Benchmark: the service as production runs it against the ceiling app, in one run.
+
+    make bench              # or: .venv/bin/python bench/run.py [--duration S] [--soak S]
+
+Starts `cds-service serve` (authentication on, decision records on, default SQLite database),
+the ceiling app (bench/ceiling.py) on the same uvicorn stack, and a local fake FHIR server; drives
+each with wrk from a separate process, rotating pre-minted unique JWTs (bench/rotate_tokens.lua)
+so replay protection is exercised. Prints a Markdown table and writes it to bench/results/.
+Targets are checked here, never by timing assertions in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+EXAMPLES = ROOT / "fhir_examples" / "requests"
+ISS = "https://bench.ehr.example"
+KID = "bench-es384"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Result:
+    name: str
+    conns: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_ms: float
+    requests: int
+    errors: int
+    ratio: float | None = None
+
+
+# --- tokens -------------------------------------------------------------------------------------
+
+_PEM: bytes = b""
+
+
+def _init_minter(pem: bytes) -> None:
+    global _PEM
+    _PEM = pem
+
+
+def _mint(args: tuple[str, int]) -> list[str]:
+    aud, count = args
+    key = serialization.load_pem_private_key(_PEM, None)
+    now = int(time.time())
+    return [jwt.encode({"iss": ISS, "aud": aud, "iat": now, "exp": now + 1800,
+                        "jti": str(uuid.uuid4())}, key, algorithm="ES384",  # type: ignore[arg-type]
+                       headers={"kid": KID, "typ": "JWT"}) for _ in range(count)]
+
+
+class Tokens:
+    def __init__(self, pem: bytes) -> None:
+        self.pool = ProcessPoolExecutor(2, initializer=_init_minter, initargs=(pem,))
+
+    def mint(self, aud: str, count: int) -> list[str]:
+        chunks = [(aud, min(2000, count - i)) for i in range(0, count, 2000)]
+        return [t for part in self.pool.map(_mint, chunks) for t in part]
+
+
+# --- processes ----------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, timeout: float = 30.0) -> float:
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return time.perf_counter() - start
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"{url} not ready after {timeout}s")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User+system CPU of a process and its children (uvicorn workers)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        this_pid, ppid = int(stat.parent.name), int(fields[1])
+        if this_pid == pid or ppid == pid:
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
+def rss_kib(pid: int) -> int:
+    total = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        ppid = int(re.search(r"PPid:\s+(\d+)", text).group(1))  # type: ignore[union-attr]
+        if int(status.parent.name) == pid or ppid == pid:
+            m = re.search(r"VmRSS:\s+(\d+)", text)
+            total += int(m.group(1)) if m else 0
+    return total
+
+
+class Server:
+    def __init__(self, argv: list[str], env: dict[str, str], port: int, ready_path: str) -> None:
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        start = time.perf_counter()
+        self.proc = subprocess.Popen(argv, env={**os.environ, **env}, cwd=ROOT,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_ready(self.base + ready_path)
+        self.startup_s = time.perf_counter() - start
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def uvicorn_argv(app: str, port: int) -> list[str]:
+    return [str(BIN / "python"), "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+            "--log-level", "warning", "--no-access-log"]
+
+
+# --- load ---------------------------------------------------------------------------------------
+
+_UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    assert m, text
+    return float(m.group(1)) * _UNIT[m.group(2)]
+
+
+def wrk(server: Server, path: str, *, method: str, body: bytes | None, conns: int,
+        duration: float, tokens: Tokens, aud: str, name: str, work: Path,
+        expected_rps: float) -> Result:
+    threads = min(conns, 2)
+    count = int(expected_rps * duration * 1.3) + 200
+    token_file = work / "tokens.txt"
+    token_file.write_text("\n".join(tokens.mint(aud, count)) + "\n")
+    body_file = "-"
+    if body is not None:
+        (work / "body.json").write_bytes(body)
+        body_file = str(work / "body.json")
+    cpu0 = tree_cpu_seconds(server.proc.pid)
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{conns}", f"-d{max(1, round(duration))}s", "--latency", "--timeout", "10s",
+         "-s", str(ROOT / "bench" / "rotate_tokens.lua"), server.base + path, "--",
+         str(token_file), body_file, method, str(threads)],
+        capture_output=True, text=True, check=True).stdout
+    cpu = tree_cpu_seconds(server.proc.pid) - cpu0
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errors_m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    errors = int(errors_m.group(1)) if errors_m else 0
+    if socket_errors and "timeout 0" not in socket_errors.group(1):
+        errors += 1
+    if requests > count:
+        raise RuntimeError(f"{name}: ran out of tokens ({requests} > {count})")
+    return Result(name, conns, float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+                  _ms(re.search(r"50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+                  _ms(re.search(r"99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+                  cpu * 1000 / max(requests, 1), requests, errors)
+
+
+# --- request bodies -----------------------------------------------------------------------------
+
+def example(name: str) -> dict[str, Any]:
+    return dict(json.loads((EXAMPLES / f"{name}.json").read_text()))
+
+
+def with_orders(matching: int, total: int) -> bytes:
+    body = example("order-sign-47383-medicare-advantage-hepatocellular-carcinoma")
+    cryo = body["context"]["draftOrders"]["entry"][0]
+    mri = example("order-sign-unrelated-orders")["context"]["draftOrders"]["entry"][0]
+    entries = []
+    for i in range(total):
+        entry = copy.deepcopy(cryo if i < matching else mri)
+        entry["resource"]["id"] = f"order-{i}"
+        entry["fullUrl"] = f"https://ehr.example.org/fhir/ServiceRequest/order-{i}"
+        entries.append(entry)
+    body["context"]["draftOrders"]["entry"] = entries
+    body["hookInstance"] = str(uuid.uuid4())
+    return json.dumps(body).encode()
+
+
+def without_coverage(fhir_base: str) -> bytes:
+    body = example("order-sign-47383-medicare-advantage-hepatocellular-carcinoma")
+    del body["prefetch"]["coverage"]
+    body["fhirServer"] = fhir_base
+    body["fhirAuthorization"] = {"access_token": "bench-access-token", "token_type": "Bearer",
+                                 "expires_in": 300, "scope": "user/Coverage.read",
+                                 "subject": "cds-service"}
+    return json.dumps(body).encode()
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=6.0, help="seconds per measurement")
+    parser.add_argument("--soak", type=float, default=0.0,
+                        help="also run an N-second memory soak at 8 connections (600 = target)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is needed: apt-get install wrk", file=sys.stderr)
+        return 2
+
+    work = Path(tempfile.mkdtemp(prefix="cds-bench-"))
+    key = ec.generate_private_key(ec.SECP384R1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    jwk = json.loads(ECAlgorithm.to_jwk(key.public_key())) | {"kid": KID, "alg": "ES384",
+                                                               "use": "sig"}
+    (work / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
+    tokens = Tokens(pem)
+    d = args.duration
+    results: list[Result] = []
+    notes: list[str] = []
+
+    fhir_port = free_port()
+    fhir = Server(uvicorn_argv("bench.fake_fhir:app", fhir_port), {}, fhir_port,
+                  "/fhir/Coverage")
+    fhir_base = f"http://127.0.0.1:{fhir_port}/fhir"
+    trust = {"clients": [{"iss": ISS, "jwks": {"keys": [jwk]}, "fhir_servers": [fhir_base]}]}
+    (work / "trust.json").write_text(json.dumps(trust))
+
+    def service(workers: int, environment: str = "production") -> Server:
+        port = free_port()
+        env = {"CDS_ENVIRONMENT": environment, "CDS_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+               "CDS_TRUSTED_CLIENTS": str(work / "trust.json"),
+               "CDS_DATABASE_URL": f"sqlite:///{work}/records-{port}.db",
+               "CDS_LOG_LEVEL": "WARNING"}
+        return Server([str(BIN / "cds-service"), "serve", "--host", "127.0.0.1", "--port",
+                       str(port), "--workers", str(workers)], env, port, "/readyz")
+
+    def ceiling() -> Server:
+        port = free_port()
+        return Server(uvicorn_argv("bench.ceiling:app", port),
+                      {"CEILING_JWKS": str(work / "jwks.json"),
+                       "CEILING_BASE_URL": f"http://127.0.0.1:{port}"}, port, "/ready")
+
+    def run(server: Server, name: str, path: str, body: bytes | None, conns: int,
+            method: str = "POST", seconds: float | None = None) -> Result:
+        aud = server.base + path.split("?")[0]
+        # Warm-up, which also tells how many tokens the measured run will consume.
+        warm = wrk(server, path, method=method, body=body, conns=conns, duration=1,
+                   tokens=tokens, aud=aud, name=name, work=work, expected_rps=8000)
+        rate = max(warm.rps, 200.0)
+        result = wrk(server, path, method=method, body=body, conns=conns, duration=seconds or d,
+                     tokens=tokens, aud=aud, name=name, work=work, expected_rps=rate)
+        results.append(result)
+        print(f"  {name:<48} c={conns:<2} {result.rps:8.0f} req/s  p50 {result.p50_ms:6.2f} ms"
+              f"  p99 {result.p99_ms:6.2f} ms  cpu {result.cpu_ms:5.2f} ms/req"
+              f"  errors {result.errors}", flush=True)
+        return result
+
+    one = with_orders(1, 1)
+    try:
+        print("ceiling app", flush=True)
+        ceil = ceiling()
+        c1 = run(ceil, "ceiling: read body, verify ES384 JWT, fixed card",
+                 "/cds-services/crd-order-sign", one, 1)
+        c8 = run(ceil, "ceiling: read body, verify ES384 JWT, fixed card",
+                 "/cds-services/crd-order-sign", one, 8)
+        ceil.stop()
+
+        print("service, 1 worker", flush=True)
+        svc = service(1)
+        notes.append(f"start-up to ready (1 worker, records on): {svc.startup_s:.2f} s")
+        s1 = run(svc, "order-sign, 1 order, full prefetch", "/cds-services/crd-order-sign", one, 1)
+        s8 = run(svc, "order-sign, 1 order, full prefetch", "/cds-services/crd-order-sign", one, 8)
+        run(svc, "order-sign, 10 orders (1 matches)", "/cds-services/crd-order-sign",
+            with_orders(1, 10), 1)
+        s50 = run(svc, "order-sign, 50 orders (2 match)", "/cds-services/crd-order-sign",
+                  with_orders(2, 50), 1)
+        run(svc, "order-sign, 50 orders (2 match)", "/cds-services/crd-order-sign",
+            with_orders(2, 50), 8)
+        n50 = run(svc, "order-sign, 50 orders (none match)", "/cds-services/crd-order-sign",
+                  with_orders(0, 50), 1)
+        select = json.dumps(example("order-select-47383-medicare-advantage-hepatocellular-"
+                                    "carcinoma")).encode()
+        run(svc, "order-select, 1 selected of 2", "/cds-services/crd-order-select", select, 1)
+        run(svc, "order-select, 1 selected of 2", "/cds-services/crd-order-select", select, 8)
+        run(svc, "discovery", "/cds-services", None, 8, method="GET")
+        if args.soak:
+            rss0 = rss_kib(svc.proc.pid)
+            run(svc, f"soak ({args.soak:.0f} s)", "/cds-services/crd-order-sign", one, 8,
+                seconds=args.soak)
+            rss1 = rss_kib(svc.proc.pid)
+            notes.append(f"soak RSS: {rss0 / 1024:.1f} MiB -> {rss1 / 1024:.1f} MiB "
+                         f"({(rss1 - rss0) / rss0 * 100:+.1f} %, target < 5 %)")
+        svc.stop()
+
+        print("service, coverage fetched from a local FHIR server (development mode: http)",
+              flush=True)
+        dev = service(1, "development")
+        run(dev, "order-sign, coverage fetched from FHIR server",
+            "/cds-services/crd-order-sign", without_coverage(fhir_base), 1)
+        run(dev, "order-sign, coverage fetched from FHIR server",
+            "/cds-services/crd-order-sign", without_coverage(fhir_base), 8)
+        dev.stop()
+
+        print("service, 2 workers", flush=True)
+        svc2 = service(2)
+        w2 = run(svc2, "order-sign, 1 order, 2 workers", "/cds-services/crd-order-sign", one, 8)
+        svc2.stop()
+    finally:
+        fhir.stop()
+        tokens.pool.shutdown()
+
+    for r in results:
+        base = c1 if r.conns == 1 else c8
+        if not r.name.startswith("ceiling"):
+            r.ratio = r.rps / base.rps
+    checks = [
+        ("order-sign 1 order, 8 conns: throughput >= 0.8 x ceiling", s8.rps / c8.rps >= 0.8,
+         f"{s8.rps / c8.rps:.2f}"),
+        ("order-sign 1 order, serial p99 <= 10 ms", s1.p99_ms <= 10, f"{s1.p99_ms:.2f} ms"),
+        ("order-sign 50 orders (2 match), serial p99 <= 30 ms", s50.p99_ms <= 30,
+         f"{s50.p99_ms:.2f} ms"),
+        ("50 unmatched orders: CPU/request vs ceiling", n50.cpu_ms <= 2 * c1.cpu_ms,
+         f"{n50.cpu_ms / c1.cpu_ms:.2f} x"),
+        ("2 workers: throughput factor over 1 worker", w2.rps > s8.rps * 1.2,
+         f"{w2.rps / s8.rps:.2f} x"),
+        ("start-up < 2 s", svc.startup_s < 2, f"{svc.startup_s:.2f} s"),
+        ("no errors (non-2xx, socket)", all(r.errors == 0 for r in results),
+         str(sum(r.errors for r in results))),
+    ]
+    table = render(results, checks, notes, d)
+    print("\n" + table)
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.md").write_text(table)
+    shutil.rmtree(work, ignore_errors=True)
+    return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+def render(results: list[Result], checks: list[tuple[str, bool, str]], notes: list[str],
+           duration: float) -> str:
+    cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
+                         capture_output=True, text=True).stdout.strip()
+    lines = [f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({cpu}), "
+             f"wrk on the same cores, {duration:.0f} s per row.", "",
+             "| scenario | conns | req/s | p50 ms | p99 ms | CPU ms/req | vs ceiling |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        ratio = f"{r.ratio:.2f}" if r.ratio is not None else "1.00"
+        lines.append(f"| {r.name} | {r.conns} | {r.rps:.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
+                     f"| {r.cpu_ms:.2f} | {ratio} |")
+    lines += ["", "| target | met | measured |", "|---|---|---|"]
+    lines += [f"| {name} | {'yes' if ok else 'NO'} | {value} |" for name, ok, value in checks]
+    lines += [""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
