@@ -1,0 +1,208 @@
+"""The records database: engine, transactions, and the schema version check.
+
+Two back-ends, chosen by ``CDS_DATABASE_URL``:
+
+- SQLite (the default, ``sqlite:///var/cds-service.db``): one embedded file for a single host.
+  WAL journal so readers never block the writer; ``synchronous=FULL`` so a commit is on disk
+  before the hook call is answered (WAL's usual NORMAL may lose the last commits on power loss);
+  every write transaction starts with ``BEGIN IMMEDIATE`` so concurrent writers queue on the busy
+  timeout instead of failing when a read lock cannot be upgraded.
+- PostgreSQL through psycopg 3 (``postgresql+psycopg://user:pw@host/db``) when several instances
+  answer for the same clients and must share records and the JWT replay store.
+
+The schema is owned by the Alembic revisions in ``migrations/`` (``cds-service db upgrade``).
+Start-up refuses a database whose schema is not the code's head, except SQLite, which is
+created or upgraded in place so the quick start needs nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from cds_service.errors import ConfigurationError
+
+log = logging.getLogger("cds_service.store")
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+SQLITE_BUSY_TIMEOUT_SECONDS = 10.0
+_SETTING = "CDS_DATABASE_URL"
+_READ_ONLY = "cds_read_only"
+
+
+class Database:
+    """One engine per process; connections come from its pool, one per thread at a time."""
+
+    def __init__(self, url: str) -> None:
+        self.url = _parse(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            _sqlite_path(self.url)  # refuse an unusable URL now, not at first use
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        # Created on first use, so building a Runtime touches no file and opens no socket.
+        if self._engine is None:
+            self._engine = _sqlite_engine(self.url) if self.is_sqlite else _postgres_engine(
+                self.url)
+        return self._engine
+
+    def describe(self) -> str:
+        """The URL without its password, for messages and logs."""
+        return self.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One transaction, committed when the block ends (rolled back if it raises)."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A consistent snapshot that takes no write lock (SQLite: a deferred BEGIN)."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{_READ_ONLY: True})
+            with conn.begin():
+                yield conn
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            log.warning("records database unreachable", extra={"database": self.describe()})
+            return False
+        return True
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+    # --- schema ------------------------------------------------------------------------------
+
+    def head(self) -> str:
+        head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+        assert head is not None, "no migrations shipped"
+        return head
+
+    def current(self) -> str | None:
+        with self.read() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Apply every pending revision in one transaction; returns (before, after)."""
+        with self.write() as conn:
+            before = MigrationContext.configure(conn).get_current_revision()
+            config = _alembic_config()
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+        after = self.head()
+        if before != after:
+            log.info("records database upgraded", extra={
+                "database": self.describe(), "from": before, "to": after})
+        return before, after
+
+    def check(self, *, auto_upgrade: bool) -> None:
+        """Refuse to run on a schema other than the code's head (upgrading it if allowed)."""
+        current, head = self.current(), self.head()
+        if current == head:
+            return
+        scripts = ScriptDirectory.from_config(_alembic_config())
+        known = {r.revision for r in scripts.walk_revisions()}
+        if current is not None and current not in known:
+            raise ConfigurationError(f"{_SETTING} ({self.describe()})", [
+                f"the database schema is at revision {current!r}, which this version of "
+                f"cds-service does not know (its newest is {head!r}); the database was upgraded "
+                "by a newer release: run that release, or restore a matching backup"])
+        if auto_upgrade:
+            self.upgrade()
+            return
+        state = f"schema is at revision {current!r}" if current else "has no schema yet"
+        raise ConfigurationError(f"{_SETTING} ({self.describe()})", [
+            f"the database {state}; this version of cds-service needs revision {head!r}: "
+            f"run `cds-service db upgrade` with the same {_SETTING}, then start again"])
+
+
+def prepare(url: str) -> None:
+    """Start-up check, once before any worker starts: an SQLite file is created or brought up
+    to date (so workers never race to migrate it); any other database must already be at head."""
+    db = Database(url)
+    try:
+        db.check(auto_upgrade=db.is_sqlite)
+    finally:
+        db.dispose()
+
+
+def _parse(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigurationError(_SETTING, [f"not a database URL: {exc}"]) from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend == "sqlite" and driver in ("", "pysqlite"):
+        return parsed
+    if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
+        # psycopg 3 is the driver we ship; a bare postgresql:// would ask for psycopg2.
+        return parsed.set(drivername="postgresql+psycopg")
+    raise ConfigurationError(_SETTING, [
+        f"unsupported database {parsed.drivername!r}: use sqlite:///<file> or "
+        "postgresql+psycopg://<user>:<password>@<host>/<database>"])
+
+
+def _sqlite_path(url: URL) -> Path:
+    path = url.database
+    if not path or path == ":memory:" or path.startswith("file:") or url.query.get("mode"):
+        raise ConfigurationError(_SETTING, [
+            "records need a SQLite file (sqlite:///path/to/file.db): an in-memory database "
+            "would lose them on restart; set CDS_RECORD_DECISIONS=false to run without records"])
+    return Path(path)
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    _sqlite_path(url).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take BEGIN away from the sqlite3 module (its legacy mode starts no transaction for
+        # SELECT or DDL), and emit it ourselves in _begin (SQLAlchemy "sqlite_transactions").
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        read_only = conn.get_execution_options().get(_READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _postgres_engine(url: URL) -> Engine:
+    # pre_ping: a pooled connection dropped by a server restart or failover is replaced instead
+    # of failing the hook call that picks it up.
+    return create_engine(url, pool_pre_ping=True,
+                         connect_args={"connect_timeout": 10, "application_name": "cds-service"})
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config

@@ -1,0 +1,147 @@
+"""A decision record: what one hook call was asked, what it found and what it answered (pure).
+
+Da Vinci CRD §found-37: "SHALL log every CRD hook invocation and its response" for dispute
+resolution; the coverage-assertion-id of each coverage-information action links the record to
+the claim that later quotes it. CRD §sec-5/6 allow keeping received data for audit only, so the
+record keeps identifiers, codes and our own wording, never clinical resources, and nothing from
+the Authorization header or ``fhirAuthorization``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cds_service.auth.client import Client
+from cds_service.evaluate import Evaluation
+from cds_service.fhir.orders import order_codes
+from cds_service.hooks.registry import ServiceDefinition
+from cds_service.hooks.request import HookRequest
+from cds_service.hooks.response import Card
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    position: int
+    """Index in context.draftOrders.entry."""
+    resource_type: str
+    resource_id: str | None
+    codes: tuple[tuple[str, str], ...]
+    policy_id: str | None = None
+    policy_version: str | None = None
+    matched: tuple[str, str] | None = None
+    """(system, code) by which the policy matched."""
+    coverage_found: bool | None = None
+    coverage_reference: str | None = None
+    line_of_business: str | None = None
+    line_basis: str | None = None
+    indications: tuple[str, ...] = ()
+    covered: str | None = None
+
+
+@dataclass(frozen=True)
+class CardRecord:
+    position: int
+    uuid: str
+    order_position: int
+    policy_id: str
+    policy_version: str
+    line_of_business: str | None
+    topic: str | None
+    indicator: str
+    summary: str
+    suggestion_uuids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AssertionRecord:
+    position: int
+    """Index in the response's systemActions."""
+    assertion_id: str
+    order_position: int
+    coverage_reference: str
+    covered: str
+    policy_id: str
+    policy_version: str
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    recorded_at: datetime
+    hook_instance: str
+    service_id: str
+    hook: str
+    client_iss: str
+    client_tenant: str | None
+    client_jti: str | None
+    fhir_server: str | None
+    options: dict[str, Any]
+    fetched: tuple[str, ...]
+    orders: tuple[OrderRecord, ...]
+    cards: tuple[CardRecord, ...]
+    assertions: tuple[AssertionRecord, ...]
+
+
+def decision_record(service: ServiceDefinition, request: HookRequest, client: Client,
+                    evaluation: Evaluation, *, recorded_at: datetime) -> DecisionRecord:
+    findings = {f.order.index: f for f in evaluation.findings}
+    orders = []
+    for order in evaluation.orders:
+        codes = tuple(dict.fromkeys(order_codes(order.resource)))
+        f = findings.get(order.index)
+        if f is None:
+            orders.append(OrderRecord(order.index, order.resource_type, order.id, codes))
+            continue
+        det = f.determination
+        orders.append(OrderRecord(
+            order.index, order.resource_type, order.id, codes,
+            policy_id=f.policy.id, policy_version=f.policy.version,
+            matched=(f.code.system, f.code.code),
+            coverage_found=f.coverage_found, coverage_reference=f.coverage_reference,
+            line_of_business=f.line.id if f.line else None, line_basis=f.line_basis,
+            indications=tuple(i.id for i in f.indications),
+            covered=det.covered if det else None))
+    cards = tuple(
+        CardRecord(
+            position=i, uuid=card.uuid, order_position=f.order.index,
+            policy_id=f.policy.id, policy_version=f.policy.version,
+            line_of_business=f.line.id if f.line else None,
+            topic=card.source.topic.code if card.source.topic else None,
+            indicator=card.indicator, summary=card.summary,
+            suggestion_uuids=_suggestion_uuids(card))
+        for i, (f, card) in enumerate(evaluation.cards))
+    assertions = []
+    # evaluation.cards and evaluation.actions are in the order of the response's arrays.
+    for i, (f, _action, assertion_id) in enumerate(evaluation.actions):
+        det = f.determination
+        # The evaluator only emits coverage-information when both exist (CRD §1.6: no
+        # Coverage, no extension); a record without them would not describe that answer.
+        assert det is not None and f.coverage_reference is not None
+        assertions.append(AssertionRecord(
+            position=i, assertion_id=assertion_id,
+            order_position=f.order.index, coverage_reference=f.coverage_reference,
+            covered=det.covered, policy_id=f.policy.id, policy_version=f.policy.version))
+    options = evaluation.options
+    return DecisionRecord(
+        recorded_at=recorded_at,
+        hook_instance=request.hook_instance,
+        service_id=service.id,
+        hook=request.hook,
+        client_iss=client.iss,
+        client_tenant=client.tenant,
+        client_jti=client.jti,
+        fhir_server=request.fhir_server,
+        options={"crdVersion": options.crd_version, "coverageInfo": options.coverage_info,
+                 "maxCards": options.max_cards,
+                 "disabledCardTypes": sorted(options.disabled_card_types)},
+        fetched=tuple(evaluation.fetched),
+        orders=tuple(orders),
+        cards=cards,
+        assertions=tuple(assertions),
+    )
+
+
+def _suggestion_uuids(card: Card) -> tuple[str, ...]:
+    return tuple(s.uuid for s in card.suggestions or ())
+

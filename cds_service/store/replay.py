@@ -1,0 +1,82 @@
+"""The JWT ``jti`` replay store on the records database, shared by every worker and instance.
+
+CDS Hooks 2.0 §Trusting CDS Clients: ``jti`` is "used to protect against replay attacks". The
+first use of an (iss, jti) inserts a row under a unique key; a second insert of the same key
+fails with an integrity error, and that is the replay, decided by the database even when two
+instances see the same token at the same moment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import anyio.to_thread
+from sqlalchemy import delete, insert, update
+from sqlalchemy.exc import IntegrityError
+
+from cds_service.store.db import Database
+from cds_service.store.tables import jti_seen
+
+log = logging.getLogger("cds_service.store")
+
+PURGE_EVERY_SECONDS = 300.0
+
+
+class DatabaseReplayStore:
+    """``ReplayStore`` (cds_service/auth/replay.py) on the ``jti_seen`` table."""
+
+    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time,
+                 purge_every: float = PURGE_EVERY_SECONDS) -> None:
+        self.db = db
+        self.clock = clock
+        self.purge_every = purge_every
+        self._next_purge = 0.0
+        self._purge_lock = threading.Lock()
+
+    async def first_use(self, iss: str, jti: str, expires_at: int) -> bool:
+        return await anyio.to_thread.run_sync(self.first_use_sync, iss, jti, expires_at)
+
+    def first_use_sync(self, iss: str, jti: str, expires_at: int) -> bool:
+        now = int(self.clock())
+        self._purge_now_and_then(now)
+        key = digest(iss, jti)
+        try:
+            with self.db.write() as conn:
+                conn.execute(insert(jti_seen), {"digest": key, "expires_at": expires_at})
+            return True
+        except IntegrityError:
+            pass
+        # Seen before. A row past its expiry is one the purge has not reached yet: the earlier
+        # token can no longer be accepted, so this is a new token that reuses the id (the
+        # in-memory store treats it the same way).
+        with self.db.write() as conn:
+            taken = conn.execute(
+                update(jti_seen).where(jti_seen.c.digest == key, jti_seen.c.expires_at < now)
+                .values(expires_at=expires_at)).rowcount
+        return taken == 1
+
+    def purge_expired(self, now: int | None = None) -> int:
+        now = int(self.clock()) if now is None else now
+        with self.db.write() as conn:
+            return conn.execute(delete(jti_seen).where(jti_seen.c.expires_at < now)).rowcount
+
+    def _purge_now_and_then(self, now: int) -> None:
+        # One thread per process purges, at most every purge_every seconds; the others go on.
+        if now < self._next_purge or not self._purge_lock.acquire(blocking=False):
+            return
+        try:
+            if now >= self._next_purge:
+                self._next_purge = now + self.purge_every
+                removed = self.purge_expired(now)
+                if removed:
+                    log.debug("expired jti purged", extra={"rows": removed})
+        finally:
+            self._purge_lock.release()
+
+
+def digest(iss: str, jti: str) -> str:
+    return hashlib.sha256(f"{len(iss)}:{iss}\x00{jti}".encode()).hexdigest()
