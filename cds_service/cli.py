@@ -56,7 +56,9 @@ class _CommandModule(Protocol):
 
 
 def _command_modules() -> list[_CommandModule]:
-    return []
+    from cds_service.store import commands as store_commands
+
+    return [store_commands]
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -72,6 +74,10 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings()
     logs.configure(settings.log_level, settings.log_json)
     load_knowledge(settings.policy_dir, settings.payer_file)  # fail fast, before forking workers
+    if settings.record_decisions:
+        from cds_service.store.db import prepare
+
+        prepare(settings.database_url)  # schema check (SQLite: migrate) once, not per worker
     uvicorn.run("cds_service.main:app", host=args.host, port=args.port, workers=args.workers,
                 log_config=None, proxy_headers=True, server_header=False,
                 timeout_graceful_shutdown=20)

@@ -11,7 +11,16 @@ from typing import Any
 from fastapi import FastAPI
 
 from cds_service import __version__, logs
-from cds_service.api import discovery, errors, health, hooks, metrics, policies
+from cds_service.api import (
+    discovery,
+    errors,
+    feedback,
+    health,
+    hooks,
+    metrics,
+    policies,
+    records,
+)
 from cds_service.config import Settings
 from cds_service.metrics import MetricsMiddleware
 from cds_service.runtime import Runtime
@@ -33,7 +42,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.runtime = runtime
     errors.install(app)
-    for module in (discovery, hooks, policies, health, metrics):
+    for module in (discovery, hooks, feedback, policies, records, health, metrics):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware)
     return app

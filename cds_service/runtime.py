@@ -17,6 +17,8 @@ from cds_service.fhir.data import Fetcher
 from cds_service.hooks.registry import ServiceDefinition
 from cds_service.hooks.request import HookRequest
 from cds_service.knowledge import Knowledge, load_knowledge
+from cds_service.store.records import decision_record
+from cds_service.store.service import Records
 
 log = logging.getLogger("cds_service")
 
@@ -28,19 +30,26 @@ class Runtime:
     evaluator: Evaluator
     authenticator: Authenticator
     replay: ReplayStore
+    records: Records | None = None
+    """Decision records, feedback and the shared replay store; None when
+    CDS_RECORD_DECISIONS=false."""
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         knowledge = load_knowledge(settings.policy_dir, settings.payer_file)
         evaluator = Evaluator(knowledge, public_base_url=settings.public_base_url)
-        replay = _replay_store(settings)
-        return cls(settings, knowledge, evaluator, _authenticator(settings, replay), replay)
+        records = Records(settings.database_url) if settings.record_decisions else None
+        replay = _replay_store(settings, records)
+        return cls(settings, knowledge, evaluator, _authenticator(settings, replay), replay,
+                   records)
 
     async def startup(self) -> None:
-        return None
+        if self.records is not None:
+            await self.records.open()
 
     async def shutdown(self) -> None:
-        return None
+        if self.records is not None:
+            await self.records.close()
 
     # --- trust -------------------------------------------------------------------------------
 
@@ -51,15 +60,27 @@ class Runtime:
 
     async def record(self, service: ServiceDefinition, request: HookRequest, client: Client,
                      evaluation: Evaluation) -> None:
-        return None
+        """Commit the decision record before the caller answers (Da Vinci CRD §found-37: log
+        every invocation and response); if it cannot be stored the call fails rather than
+        answering without a record."""
+        if self.records is None:
+            return
+        await self.records.record_decision(
+            decision_record(service, request, client, evaluation, recorded_at=self.records.clock()))
 
     async def readiness(self) -> dict[str, bool]:
-        return {"policies": len(self.knowledge.policies) > 0}
+        checks = {"policies": len(self.knowledge.policies) > 0}
+        if self.records is not None:
+            checks["database"] = await self.records.ready()
+        return checks
 
 
 def _authenticator(settings: Settings, replay: ReplayStore) -> Authenticator:
     return DevelopmentNoAuth()
 
 
-def _replay_store(settings: Settings) -> ReplayStore:
-    return MemoryReplayStore()
+def _replay_store(settings: Settings, records: Records | None) -> ReplayStore:
+    # With records on, the replay store lives in the same database, so every worker and
+    # instance sharing it also shares the seen jti (one process alone cannot stop a replay
+    # sent to its neighbour).
+    return records.replay if records is not None else MemoryReplayStore()
