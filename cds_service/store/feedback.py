@@ -111,7 +111,8 @@ def save_feedback(conn: Connection, records: list[FeedbackRecord],
             "override_display": r.override_display,
             "user_comment": r.user_comment,
         })
-        stored += result.rowcount
+        # RETURNING rather than rowcount: psycopg reports -1 for a skipped ON CONFLICT insert.
+        stored += result.first() is not None
     if unknown:
         log.info("feedback for cards we did not return", extra={
             "service": records[0].service_id, "items": unknown,
@@ -132,8 +133,10 @@ def _known_cards(conn: Connection, uuids: set[str]) -> set[tuple[str, str]]:
 
 def _insert_ignoring_duplicates(conn: Connection) -> Insert:
     if conn.dialect.name == "postgresql":
-        return postgresql.insert(feedback).on_conflict_do_nothing(index_elements=["fingerprint"])
-    return sqlite.insert(feedback).on_conflict_do_nothing(index_elements=["fingerprint"])
+        pg = postgresql.insert(feedback).on_conflict_do_nothing(index_elements=["fingerprint"])
+        return pg.returning(feedback.c.id)
+    lite = sqlite.insert(feedback).on_conflict_do_nothing(index_elements=["fingerprint"])
+    return lite.returning(feedback.c.id)
 
 
 def feedback_for_cards(conn: Connection, card_uuids: Iterable[str]) -> list[RowMapping]:
