@@ -1,0 +1,45 @@
+"""Fixtures for the conformance tests: the service with auth and decision records switched off
+(so these tests depend on neither), and a way to call it as an EHR does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx2
+import pytest
+from fastapi.testclient import TestClient
+
+from cds_service.config import Settings
+from cds_service.main import create_app
+
+from .data import FHIR_TOOLS_IG, SERVICE_IDS
+from .logical_model import LogicalModels
+
+Call = Callable[[dict[str, Any]], httpx2.Response]
+
+
+@pytest.fixture(scope="module")
+def cds_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    # One app per test module: with auth and records off the service keeps no state between
+    # calls, and the modules' hundreds of calls stay fast.
+    database = tmp_path_factory.mktemp("conformance") / "db.sqlite"
+    app = create_app(Settings(environment="development", auth_enabled=False,
+                              record_decisions=False, database_url=f"sqlite:///{database}"))
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def call(cds_client: TestClient) -> Call:
+    """POST a hook request to the service that answers its ``hook``."""
+
+    def post(body: dict[str, Any]) -> httpx2.Response:
+        return cds_client.post(f"/cds-services/{SERVICE_IDS[body['hook']]}", json=body)
+
+    return post
+
+
+@pytest.fixture(scope="session")
+def models() -> LogicalModels:
+    return LogicalModels(FHIR_TOOLS_IG)

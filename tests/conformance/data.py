@@ -1,0 +1,68 @@
+"""Where the conformance tests find their inputs: our fhir_examples and the shared reference
+material (``shared/`` beside the clone: /work/shared when the repo is /work/main, and the same
+layout in CI). Nothing here is copied into the project; a missing folder fails loudly."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = REPO_ROOT.parent / "shared" / "reference"
+EXAMPLES = REPO_ROOT / "fhir_examples"
+FHIR_TOOLS_IG = REFERENCE / "cds-hooks" / "fhir-tools-ig"
+
+SERVICE_IDS = {"order-select": "crd-order-select", "order-sign": "crd-order-sign"}
+
+
+def load_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def files(folder: Path, *patterns: str) -> list[Path]:
+    """The files matching any pattern, sorted; an error (not an empty parametrization, which
+    pytest would skip) when the folder is missing or nothing matches."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is missing: the conformance tests need shared/ beside "
+                                "the clone (shared/reference) and the repo's fhir_examples/")
+    found = sorted({p for pattern in patterns for p in folder.glob(pattern)})
+    if not found:
+        raise FileNotFoundError(f"nothing matches {patterns} in {folder}")
+    return found
+
+
+def example_requests() -> list[Path]:
+    return files(EXAMPLES / "requests", "*.json")
+
+
+def scenarios() -> dict[str, dict[str, Any]]:
+    """scenarios.yaml keyed by request file name."""
+    items = yaml.safe_load((EXAMPLES / "scenarios.yaml").read_text(encoding="utf-8"))
+    return {Path(item["request"]).name: item for item in items}
+
+
+def examples_with_coverage_information() -> list[Path]:
+    expected = scenarios()
+    return [p for p in example_requests()
+            if expected[p.name]["expect"].get("coverage_information")]
+
+
+def reference_requests() -> list[Path]:
+    """Every complete hook request in the reference material."""
+    return (files(REFERENCE / "crd", "*request*.json")
+            + files(REFERENCE / "cds-hooks" / "inferno-davinci-crd-test-kit", "*.json"))
+
+
+def library_contexts() -> list[Path]:
+    return files(REFERENCE / "cds-hooks" / "extracted-from-spec", "library_order-*_context-R4.json")
+
+
+def library_request(path: Path) -> dict[str, Any]:
+    """A library example context (``{"context": ...}``) wrapped into a full hook request."""
+    hook = "order-select" if "order-select" in path.name else "order-sign"
+    return {"hook": hook, "hookInstance": str(uuid.uuid5(uuid.NAMESPACE_URL, path.name)),
+            **load_json(path)}

@@ -1,0 +1,132 @@
+"""Real hook requests from the reference material (Da Vinci CRD IG 2.1.0/2.2.1 examples, the
+Inferno CRD test kit, the CRD reference implementation, the CDS Hooks library's order-select and
+order-sign contexts) are answered with 200 and a conforming response; none of them orders liver
+cryoablation, so none gets guidance. One of them, given a CPT 47383 order, gets our card and
+coverage information, with the client configuration it carries honoured."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+from typing import Any
+
+import pytest
+
+from .cds_hooks import (
+    RESPONSE_MODEL,
+    RESPONSE_OVERRIDES,
+    response_problems,
+)
+from .conftest import Call
+from .crd import (
+    CPT,
+    coverage_actions,
+    coverage_information_problems,
+    request_problems,
+)
+from .data import (
+    EXAMPLES,
+    REFERENCE,
+    library_contexts,
+    library_request,
+    load_json,
+    reference_requests,
+)
+from .logical_model import LogicalModels
+
+REQUESTS = [pytest.param(load_json(p), id=p.name) for p in reference_requests()]
+REQUESTS += [pytest.param(library_request(p), id=p.name) for p in library_contexts()]
+IG_REQUEST = REFERENCE / "crd" / "ig-2.2.1_order-sign_servicerequest_request.json"
+
+
+def conforming(call: Call, models: LogicalModels, request: dict[str, Any]) -> dict[str, Any]:
+    """Our answer, after checking it is a 200 that passes the model and the 2.0 rules."""
+    response = call(request)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    assert models.check(body, RESPONSE_MODEL, RESPONSE_OVERRIDES) == []
+    assert response_problems(body, request["hook"]) == []
+    return body
+
+
+@pytest.mark.parametrize("request_body", REQUESTS)
+def test_reference_request_is_answered_with_a_conforming_response_and_no_guidance(
+        call: Call, models: LogicalModels, request_body: dict[str, Any]) -> None:
+    body = conforming(call, models, request_body)
+    assert body["cards"] == []
+    assert body.get("systemActions", []) == []
+
+
+def with_cryoablation(request: dict[str, Any], *indexes: int) -> dict[str, Any]:
+    """The request with the draft orders at ``indexes`` recoded as CPT 47383 (percutaneous
+    cryoablation of liver tumours), keeping everything else."""
+    request = copy.deepcopy(request)
+    for i in indexes:
+        order = request["context"]["draftOrders"]["entry"][i]["resource"]
+        order["code"] = {"coding": [{"system": CPT, "code": "47383"}]}
+    return request
+
+
+def configured(request: dict[str, Any], **options: Any) -> dict[str, Any]:
+    request = copy.deepcopy(request)
+    request["extension"]["davinci-crd.configuration"].update(options)
+    return request
+
+
+def test_ig_order_sign_request_for_cpt_47383_gets_a_card_and_coverage_information(
+        call: Call, models: LogicalModels) -> None:
+    # order-sign is a CRD primary hook: an order the payer evaluates against the member's active
+    # Coverage gets a coverage-information systemAction (§hook-16, §resp-26). The IG's Coverage
+    # COV1 is typed only v3-ActCode PPO, so the line of business is unknown; the assertion is
+    # still due, e.g. covered "indeterminate" with a reason (2.2, q9), or "conditional" with
+    # info-needed (q3).
+    request = with_cryoablation(load_json(IG_REQUEST), 1)
+    before = date.today()
+    body = conforming(call, models, request)
+    today = {before.isoformat(), date.today().isoformat()}
+    assert [c["extension"]["davinci-crd.associated-resource"] for c in body["cards"]] == [
+        [{"reference": "ServiceRequest/2468"}]]
+    actions = list(coverage_actions(body))
+    assert [a["resource"]["id"] for _, a in actions] == ["2468"], body.get("systemActions")
+    for _, action in actions:
+        assert coverage_information_problems(action, "2.2") == []
+        assert request_problems(action, request, today) == []
+
+
+def test_ig_order_sign_request_configuration_is_honoured(
+        call: Call, models: LogicalModels) -> None:
+    request = with_cryoablation(load_json(IG_REQUEST), 0, 1)
+    config = request["extension"]["davinci-crd.configuration"]
+    assert config == {"cost": False, "claim": False, "appropriate-use": False, "max-cards": 5}
+    body = conforming(call, models, request)
+    assert 1 <= len(body["cards"]) <= config["max-cards"]
+    disabled = {code for code, value in config.items() if value is False}
+    assert not {c["source"]["topic"]["code"] for c in body["cards"]} & disabled
+
+
+@pytest.mark.parametrize("max_cards", [0, 1])
+def test_max_cards_limits_the_cards_returned(
+        call: Call, models: LogicalModels, max_cards: int) -> None:
+    request = with_cryoablation(load_json(IG_REQUEST), 0, 1)
+    assert len(conforming(call, models, request)["cards"]) == 2
+    body = conforming(call, models, configured(request, **{"max-cards": max_cards}))
+    assert len(body["cards"]) == max_cards
+
+
+def test_a_card_type_set_to_false_is_not_returned(call: Call, models: LogicalModels) -> None:
+    request = with_cryoablation(load_json(IG_REQUEST), 0, 1)
+    topics = {c["source"]["topic"]["code"] for c in conforming(call, models, request)["cards"]}
+    assert topics
+    body = conforming(call, models, configured(request, **dict.fromkeys(topics, False)))
+    assert body["cards"] == []
+
+
+def test_coverage_info_false_suppresses_coverage_information_actions(
+        call: Call, models: LogicalModels) -> None:
+    request = load_json(EXAMPLES / "requests" / "order-sign-two-cryoablation-orders.json")
+    assert list(coverage_actions(conforming(call, models, request)))
+    request["extension"] = {"davinci-crd.configuration": {"coverage-info": False}}
+    body = conforming(call, models, request)
+    assert body["cards"]
+    assert body["systemActions"] == []
+
