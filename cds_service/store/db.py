@@ -42,7 +42,11 @@ _READ_ONLY = "cds_read_only"
 
 
 class Database:
-    """One engine per process; connections come from its pool, one per thread at a time."""
+    """One engine per process; connections come from its pool, one per thread at a time.
+
+    Engines hide statement parameters from error messages: a failed insert must not copy
+    record contents into the service log.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = _parse(url)
@@ -172,7 +176,8 @@ def _sqlite_path(url: URL) -> Path:
 
 def _sqlite_engine(url: URL) -> Engine:
     _sqlite_path(url).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+    engine = create_engine(url, hide_parameters=True,
+                           connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -198,7 +203,7 @@ def _sqlite_engine(url: URL) -> Engine:
 def _postgres_engine(url: URL) -> Engine:
     # pre_ping: a pooled connection dropped by a server restart or failover is replaced instead
     # of failing the hook call that picks it up.
-    return create_engine(url, pool_pre_ping=True,
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True,
                          connect_args={"connect_timeout": 10, "application_name": "cds-service"})
 
 
