@@ -73,14 +73,20 @@ def configured(request: dict[str, Any], **options: Any) -> dict[str, Any]:
     return request
 
 
+def with_sopt_coverage(request: dict[str, Any], code: str) -> dict[str, Any]:
+    """The request with its Coverage typed by the Source of Payment Typology, as US Core asks."""
+    request = copy.deepcopy(request)
+    for entry in request["prefetch"]["coverage"]["entry"]:
+        entry["resource"]["type"] = {"coding": [{"system": "https://nahdo.org/sopt",
+                                                 "code": code}]}
+    return request
+
+
 def test_ig_order_sign_request_for_cpt_47383_gets_a_card_and_coverage_information(
         call: Call, models: LogicalModels) -> None:
     # order-sign is a CRD primary hook: an order the payer evaluates against the member's active
-    # Coverage gets a coverage-information systemAction (§hook-16, §resp-26). The IG's Coverage
-    # COV1 is typed only v3-ActCode PPO, so the line of business is unknown; the assertion is
-    # still due, e.g. covered "indeterminate" with a reason (2.2, q9), or "conditional" with
-    # info-needed (q3).
-    request = with_cryoablation(load_json(IG_REQUEST), 1)
+    # Coverage gets a coverage-information systemAction (§hook-16, §resp-26).
+    request = with_sopt_coverage(with_cryoablation(load_json(IG_REQUEST), 1), "612")
     before = date.today()
     body = conforming(call, models, request)
     today = {before.isoformat(), date.today().isoformat()}
@@ -91,6 +97,17 @@ def test_ig_order_sign_request_for_cpt_47383_gets_a_card_and_coverage_informatio
     for _, action in actions:
         assert coverage_information_problems(action, "2.2") == []
         assert request_problems(action, request, today) == []
+
+
+def test_ig_order_sign_request_with_unmapped_plan_type_gets_an_info_card_only(
+        call: Call, models: LogicalModels) -> None:
+    # The IG's Coverage COV1 is typed only v3-ActCode PPO, which our payer file does not map to a
+    # line of business. Product decision (issue #2): the clinician gets an info card with what the
+    # policy says for each line, and no coverage-information assertion is made on the order,
+    # since the payer cannot say which determination applies.
+    body = conforming(call, models, with_cryoablation(load_json(IG_REQUEST), 1))
+    assert [c["indicator"] for c in body["cards"]] == ["info"]
+    assert body["systemActions"] == []
 
 
 def test_ig_order_sign_request_configuration_is_honoured(
