@@ -74,6 +74,10 @@ class Evaluator:
         return f"{self.base_url}/policies/{policy.id}"
 
     @property
+    def policies_url(self) -> str:
+        return f"{self.base_url}/policies"
+
+    @property
     def override_system(self) -> str:
         return f"{self.base_url}/CodeSystem/override-reason"
 
@@ -184,7 +188,8 @@ class Evaluator:
             if f.policy.card_topic not in options.disabled_card_types \
                     and len(cards) < options.max_cards:
                 card = build_card(f, new_id=self.new_id, crd_version=options.crd_version,
-                                  override_system=self.override_system)
+                                  override_system=self.override_system,
+                                  source_url=self.policies_url)
                 cards.append(card)
                 evaluation.cards.append((f, card))
             if options.coverage_info and f.determination and f.coverage_reference:

@@ -39,8 +39,10 @@ def test_every_card_link_opens_the_policy_page_at_its_anchor(client: TestClient)
 
 
 def test_policy_index_and_unknown_policy(client: TestClient) -> None:
-    policies = client.get("/policies").json()["policies"]
-    assert [p["id"] for p in policies] == ["cryosurgical-ablation-liver-tumors"]
+    index = client.get("/policies")
+    assert index.headers["content-type"].startswith("text/html")
+    assert 'href="https://cds.payer.example/policies/cryosurgical-ablation-liver-tumors"' \
+        in index.text
     assert client.get("/policies/nope").json()["resourceType"] == "OperationOutcome"
 
 

@@ -11,7 +11,7 @@ from html import escape
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from cds_service.api.jsonio import FHIRJSONResponse, JSONResponse
+from cds_service.api.jsonio import FHIRJSONResponse
 from cds_service.errors import NotFound
 from cds_service.policy.models import Policy, Quote
 from cds_service.runtime import Runtime
@@ -19,13 +19,19 @@ from cds_service.runtime import Runtime
 router = APIRouter()
 
 
-@router.get("/policies")
-async def list_policies(request: Request) -> JSONResponse:
+@router.get("/policies", response_class=HTMLResponse)
+async def list_policies(request: Request) -> HTMLResponse:
+    """The page a card's source label opens: the payer's medical policies this service applies."""
     rt: Runtime = request.app.state.runtime
-    return JSONResponse({"policies": [
-        {"id": lp.policy.id, "version": lp.policy.version, "title": lp.policy.title,
-         "url": rt.evaluator.policy_url(lp.policy)}
-        for lp in rt.knowledge.policies.policies.values()]})
+    items = "".join(
+        f'<li><a href="{escape(rt.evaluator.policy_url(lp.policy))}">{escape(lp.policy.title)}</a>'
+        f" (version {escape(lp.policy.version)})</li>"
+        for lp in sorted(rt.knowledge.policies.policies.values(), key=lambda lp: lp.policy.title))
+    payer = escape(rt.knowledge.payer.name)
+    return HTMLResponse(
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{payer} medical '
+        f"policies</title></head><body><h1>{payer} medical policies</h1><ul>{items}</ul>"
+        "</body></html>")
 
 
 @router.get("/policies/{policy_id}", response_class=HTMLResponse)

@@ -80,7 +80,9 @@ def _evidence(f: Finding) -> list[str]:
 
 
 def build_card(f: Finding, *, new_id: Callable[[], str], crd_version: str,
-               override_system: str) -> Card:
+               override_system: str, source_url: str) -> Card:
+    """``source_url`` is about the payer's policies as a whole (2.0 §Source: not a drill-down);
+    the card's ``links`` go to the policy itself."""
     p = f.policy
     links = [Link(label=f"Medical policy: {p.title}", url=f.policy_url)]
     links += [Link(label=f"Evidence summary: {ind.name}", url=f"{f.policy_url}#evidence-{ind.id}")
@@ -101,7 +103,7 @@ def build_card(f: Finding, *, new_id: Callable[[], str], crd_version: str,
         summary=summary(f),
         indicator="warning" if f.determination else "info",
         detail=detail(f),
-        source=Source(label=p.payer, url=f.policy_url,
+        source=Source(label=p.payer, url=source_url,
                       topic=Coding(system=CARD_TYPE_SYSTEMS[crd_version], code=p.card_topic)),
         links=links,
         suggestions=suggestions,
