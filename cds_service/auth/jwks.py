@@ -1,0 +1,210 @@
+"""The public keys of trusted CDS Clients (CDS Hooks 2.0 §Trusting CDS Clients: "the CDS Client
+MUST make its public key, expressed as a JSON Web Key (JWK) in a JWK Set, available").
+
+A client's keys come from the trust file (``jwks``, inline) or from its allowlisted ``jwks_url``,
+fetched with the process's one outbound HTTP client, cached, and fetched again when a token names
+an unknown ``kid`` (key rotation) at most once per cooldown, so a stream of tokens with invented
+``kid`` values cannot turn us into a load generator against the client's key server.
+
+``jwt.decode`` gets a ``PyJWK`` (not the bare key) so the token's ``alg`` must match the key's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+import httpx2
+import orjson
+from jwt import PyJWK
+from jwt.exceptions import PyJWKError
+
+log = logging.getLogger("cds_service.auth")
+
+#: Asymmetric signature algorithms we can verify. 2.0 §JWT Signing Algorithm: "SHALL NOT be
+#: signed using the none algorithm" nor "any symmetric algorithm"; ES384 and RS384 RECOMMENDED.
+SUPPORTED_ALGORITHMS = frozenset({
+    "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
+_EC_CURVES = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
+#: JWK members that only a private (or symmetric) key has (RFC 7518 §6.2.2, §6.3.2, §6.4.1).
+_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+#: A client's JWK Set is a few keys; anything bigger is not one.
+MAX_JWKS_BYTES = 256 * 1024
+
+
+class KeysUnavailable(Exception):
+    """The key set could not be obtained (and no recent copy is cached)."""
+
+
+def key_problems(jwk: Any) -> list[str]:
+    """Why a JWK cannot verify CDS Hooks JWTs; empty when it can."""
+    if not isinstance(jwk, dict):
+        return ["must be a JSON object"]
+    problems = []
+    kid = jwk.get("kid")
+    if not isinstance(kid, str) or not kid:
+        problems.append("kid: required (2.0: kid selects the key)")
+    kty = jwk.get("kty")
+    if kty not in ("EC", "RSA"):
+        problems.append(f"kty: {kty!r} is not an asymmetric key type (EC or RSA)")
+    if any(m in jwk for m in _PRIVATE_MEMBERS):
+        problems.append("contains private key material; a trust file holds public keys only")
+    if jwk.get("use", "sig") != "sig":
+        problems.append(f"use: {jwk.get('use')!r}; only signature keys ('sig') verify tokens")
+    alg = jwk.get("alg")
+    if alg is not None and alg not in SUPPORTED_ALGORITHMS:
+        problems.append(f"alg: {alg!r} is not an allowed asymmetric algorithm")
+    if kty == "EC" and alg is None and jwk.get("crv") not in _EC_CURVES:
+        problems.append(f"crv: {jwk.get('crv')!r} is not a supported curve")
+    if not problems:
+        try:
+            PyJWK(jwk, alg or _default_algorithm(jwk))
+        except PyJWKError as exc:
+            problems.append(f"not a usable key: {exc.__class__.__name__}")
+    return problems
+
+
+def _default_algorithm(jwk: dict[str, Any]) -> str:
+    return _EC_CURVES.get(jwk.get("crv", ""), "ES384") if jwk.get("kty") == "EC" else "RS384"
+
+
+def _key_algorithm(jwk: dict[str, Any], token_alg: str) -> str | None:
+    """The algorithm this key verifies for a token signed with ``token_alg``: the JWK's own
+    ``alg`` when it has one; EC keys are bound to their curve; an RSA key without ``alg`` (common
+    in published key sets) serves any RSA algorithm."""
+    alg = jwk.get("alg")
+    if isinstance(alg, str):
+        return alg
+    if jwk.get("kty") == "EC":
+        return _EC_CURVES.get(jwk.get("crv", ""))
+    if jwk.get("kty") == "RSA" and token_alg[:2] in ("RS", "PS"):
+        return token_alg
+    return None
+
+
+class KeySet:
+    """One snapshot of a client's usable keys, by ``kid``."""
+
+    def __init__(self, keys: Iterable[dict[str, Any]]) -> None:
+        self._jwks: dict[str, dict[str, Any]] = {}
+        for jwk in keys:
+            self._jwks.setdefault(jwk["kid"], jwk)
+        self._prepared: dict[tuple[str, str], PyJWK] = {}
+
+    def __contains__(self, kid: object) -> bool:
+        return kid in self._jwks
+
+    def __len__(self) -> int:
+        return len(self._jwks)
+
+    def key(self, kid: str, alg: str) -> PyJWK:
+        """The key for ``kid`` bound to ``alg``; KeyError for an unknown kid, ValueError when the
+        key is not for that algorithm (e.g. an RS384 token naming an EC key)."""
+        jwk = self._jwks[kid]
+        key_alg = _key_algorithm(jwk, alg)
+        if key_alg != alg:
+            raise ValueError(f"key {kid!r} is for {key_alg or 'other algorithms'}, not {alg}")
+        prepared = self._prepared.get((kid, alg))
+        if prepared is None:
+            prepared = self._prepared[(kid, alg)] = PyJWK(jwk, alg)
+        return prepared
+
+    @classmethod
+    def parse(cls, document: Any, *, source: str) -> KeySet:
+        """Keys from a JWK Set fetched from a client: unusable keys are skipped (a set may hold
+        encryption keys or algorithms we do not take), but one usable key is required."""
+        if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+            raise KeysUnavailable(f"{source}: not a JWK Set (an object with a 'keys' array)")
+        usable = [k for k in document["keys"] if not key_problems(k)]
+        if not usable:
+            raise KeysUnavailable(f"{source}: no usable signature key in the JWK Set")
+        return cls(usable)
+
+
+class KeySource(Protocol):
+    async def key_set(self, kid: str) -> KeySet:
+        """The client's current keys, refreshed first when ``kid`` is not among them (if the
+        source can refresh); raises ``KeysUnavailable``."""
+
+
+class StaticKeys:
+    """Keys written in the trust file (2.0: the JWK Set may be "communicated out-of-band")."""
+
+    def __init__(self, keys: KeySet) -> None:
+        self._keys = keys
+
+    async def key_set(self, kid: str) -> KeySet:
+        return self._keys
+
+
+class RemoteKeys:
+    """Keys fetched from an allowlisted URL, cached for ``cache_seconds``; an unknown ``kid``
+    triggers a new fetch only when the last attempt is ``cooldown_seconds`` old. When a refresh
+    fails, the previous set stays usable for one more cache period (the client's key server being
+    down for a minute should not lock every EHR user out)."""
+
+    def __init__(self, url: str, http: Callable[[], httpx2.AsyncClient], *,
+                 cache_seconds: float, cooldown_seconds: float, timeout_seconds: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.url = url
+        self._http = http
+        self._cache_seconds = cache_seconds
+        self._cooldown = cooldown_seconds
+        self._timeout = timeout_seconds
+        self._clock = clock
+        self._keys: KeySet | None = None
+        self._fetched_at = float("-inf")
+        self._attempted_at = float("-inf")
+        self._lock = asyncio.Lock()
+        self.fetches = 0
+        """Fetch attempts so far (observable by tests and metrics)."""
+
+    async def key_set(self, kid: str) -> KeySet:
+        now = self._clock()
+        expired = now - self._fetched_at >= self._cache_seconds
+        unknown = self._keys is None or kid not in self._keys
+        if (expired or unknown) and now - self._attempted_at >= self._cooldown:
+            await self._refresh(attempted_before=self._attempted_at)
+        if self._keys is None or self._clock() - self._fetched_at >= 2 * self._cache_seconds:
+            raise KeysUnavailable(f"JWK Set {self.url} unavailable")
+        return self._keys
+
+    async def _refresh(self, *, attempted_before: float) -> None:
+        async with self._lock:
+            if self._attempted_at != attempted_before:
+                return  # another request refreshed while we waited for the lock
+            self._attempted_at = self._clock()
+            self.fetches += 1
+            try:
+                keys = KeySet.parse(await self._fetch(), source=self.url)
+            except KeysUnavailable as exc:
+                log.warning("JWK Set refresh failed", extra={"url": self.url,
+                                                              "reason": str(exc)})
+                return
+            self._keys, self._fetched_at = keys, self._clock()
+            log.info("JWK Set fetched (%d keys)", len(keys), extra={"url": self.url})
+
+    async def _fetch(self) -> Any:
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with self._http().stream(
+                        "GET", self.url, headers={"Accept": "application/json"},
+                        timeout=self._timeout) as response:
+                    if response.status_code != 200:
+                        raise KeysUnavailable(f"{self.url}: HTTP {response.status_code}")
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > MAX_JWKS_BYTES:
+                            raise KeysUnavailable(f"{self.url}: larger than {MAX_JWKS_BYTES} bytes")
+        except (TimeoutError, httpx2.TimeoutException):
+            raise KeysUnavailable(f"{self.url}: timed out after {self._timeout}s") from None
+        except httpx2.HTTPError as exc:
+            raise KeysUnavailable(f"{self.url}: {exc.__class__.__name__}") from None
+        try:
+            return orjson.loads(bytes(body))
+        except orjson.JSONDecodeError:
+            raise KeysUnavailable(f"{self.url}: not JSON") from None

@@ -1,0 +1,202 @@
+"""Verifying the CDS Client's JWT (CDS Hooks 2.0 §Trusting CDS Clients, and the security best
+practices it links: allowlist ``iss``/``jku``, check ``aud``, ``exp``, ``tenant``, the signature,
+and remember ``jti`` to stop replays).
+
+Every failure is ``Unauthorized(reason)``: the caller gets a bare 401 OperationOutcome, the reason
+goes to the log. Reasons never contain the token itself.
+
+Order of checks: header (alg allowlist, kid) -> trusted issuer -> jku allowlist -> key by kid ->
+signature, iss, aud (PyJWT) -> our own clock checks (exp, iat, nbf, lifetime; the clock is
+injectable so the spec's 2015 example token can be verified) -> tenant -> jti replay, last, so a
+token that fails any other check does not use up its jti.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import httpx2
+import jwt
+
+from cds_service.auth.client import Authenticator, Client, DevelopmentNoAuth
+from cds_service.auth.jwks import SUPPORTED_ALGORITHMS, KeySource, RemoteKeys, StaticKeys
+from cds_service.auth.replay import MemoryReplayStore, ReplayStore
+from cds_service.auth.trust import TrustedClient, load_trust
+from cds_service.config import Settings
+from cds_service.errors import ConfigurationError, Unauthorized
+
+log = logging.getLogger("cds_service.auth")
+
+#: Far above any honest CDS Hooks JWT (~1 KB); parsing stops here.
+MAX_TOKEN_CHARS = 8192
+MAX_JTI_CHARS = 256
+REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]  # 2.0: all REQUIRED
+
+
+class JwtAuthenticator:
+    def __init__(self, clients: Sequence[TrustedClient], keys: Mapping[str, KeySource],
+                 replay: ReplayStore, *, leeway_seconds: int, max_lifetime_seconds: int,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._clients = {c.iss: c for c in clients}
+        self._keys = dict(keys)
+        self._replay = replay
+        self._leeway = leeway_seconds
+        self._max_lifetime = max_lifetime_seconds
+        self._clock = clock
+
+    async def authenticate(self, authorization: str | None, audiences: Sequence[str]) -> Client:
+        token = _bearer_token(authorization)
+        try:
+            client, claims = await self._verify(token, audiences)
+        except Unauthorized as exc:
+            raise Unauthorized(_scrub(exc.reason, token)) from None
+        except Exception as exc:  # any library or malformed-input error is a failed login
+            raise Unauthorized(_scrub(f"{exc.__class__.__name__}: {exc}", token)) from None
+        # Outside the catch-all: a replay store that is down is our fault (500), not the caller's.
+        expires_at = math.ceil(claims["exp"]) + self._leeway
+        if not await self._replay.first_use(client.iss, claims["jti"], expires_at):
+            raise Unauthorized(f"jti {_show(claims['jti'])} of iss {_show(client.iss)} replayed")
+        tenant = claims.get("tenant")
+        log.debug("client authenticated", extra={"iss": client.iss, "jti": claims["jti"],
+                                                 "tenant": tenant})
+        return Client(iss=client.iss, tenant=tenant, jti=claims["jti"],
+                      fhir_servers=client.fhir_servers)
+
+    async def _verify(self, token: str, audiences: Sequence[str],
+                      ) -> tuple[TrustedClient, dict[str, Any]]:
+        header = jwt.get_unverified_header(token)
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in SUPPORTED_ALGORITHMS:
+            raise Unauthorized(f"alg {_show(alg)} not allowed (asymmetric algorithms only)")
+        if not isinstance(kid, str) or not kid:
+            raise Unauthorized("no kid in the JWT header (2.0: REQUIRED)")
+        typ = header.get("typ")
+        if typ is not None and str(typ).upper() != "JWT":
+            raise Unauthorized(f"typ {_show(typ)} is not JWT")
+
+        unverified = jwt.decode(token, options={"verify_signature": False})
+        iss = unverified.get("iss")
+        client = self._clients.get(iss) if isinstance(iss, str) else None
+        if client is None:
+            raise Unauthorized(f"iss {_show(iss)} is not a trusted client")
+        if alg not in client.algorithms:
+            raise Unauthorized(f"alg {alg} not allowed for iss {_show(iss)}")
+        jku = header.get("jku")
+        if jku is not None and jku not in client.allowed_jku:
+            # Never fetched: keys come only from the trust file's jwks or jwks_url.
+            raise Unauthorized(f"jku {_show(jku)} not allowlisted for iss {_show(iss)}")
+
+        keys = await self._keys[client.iss].key_set(kid)
+        if kid not in keys:
+            raise Unauthorized(f"unknown kid {_show(kid)} for iss {_show(iss)}")
+        key = keys.key(kid, alg)
+
+        accepted = [*audiences, *(a + "/" for a in audiences)]  # trailing slash: same endpoint
+        claims: dict[str, Any] = jwt.decode(
+            token, key, algorithms=list(client.algorithms), audience=accepted, issuer=client.iss,
+            options={"require": REQUIRED_CLAIMS, "verify_exp": False, "verify_iat": False,
+                     "verify_nbf": False})
+        self._check_times(claims)
+        jti = claims["jti"]
+        if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_CHARS:
+            raise Unauthorized(f"jti must be a string of 1 to {MAX_JTI_CHARS} characters")
+        tenant = claims.get("tenant")
+        if tenant is not None and not isinstance(tenant, str):
+            raise Unauthorized("tenant must be a string")
+        if client.tenant is not None and tenant != client.tenant:
+            raise Unauthorized(f"tenant {_show(tenant)} not allowed for iss {_show(iss)}")
+        return client, claims
+
+    def _check_times(self, claims: dict[str, Any]) -> None:
+        now, leeway = self._clock(), self._leeway
+        exp, iat = _numeric(claims, "exp"), _numeric(claims, "iat")
+        if exp <= now - leeway:
+            raise Unauthorized(f"expired {now - exp:.0f}s ago")
+        if iat > now + leeway:
+            raise Unauthorized(f"iat {iat - now:.0f}s in the future")
+        if "nbf" in claims and _numeric(claims, "nbf") > now + leeway:
+            raise Unauthorized("nbf in the future")
+        if exp <= iat:
+            raise Unauthorized("exp is not after iat")
+        if exp - iat > self._max_lifetime:
+            raise Unauthorized(f"lifetime {exp - iat:.0f}s over the {self._max_lifetime}s limit")
+
+
+def build_authenticator(settings: Settings, replay: ReplayStore,
+                        http: Callable[[], httpx2.AsyncClient]) -> Authenticator:
+    """The authenticator the settings ask for; refuses what production must not run with."""
+    if not settings.auth_enabled:
+        if not settings.is_development:
+            raise ConfigurationError("CDS_AUTH_ENABLED=false", [
+                "authentication can be turned off only with CDS_ENVIRONMENT=development; "
+                "in production every EHR must present a signed JWT (CDS Hooks 2.0 "
+                "§Trusting CDS Clients). Configure CDS_TRUSTED_CLIENTS instead."])
+        log.warning("AUTHENTICATION IS OFF (CDS_AUTH_ENABLED=false, development): any caller is "
+                    "accepted and may make this service query any FHIR server. Never expose "
+                    "this instance to patient data.")
+        return DevelopmentNoAuth()
+    clients = load_trust(settings)
+    if not clients:
+        raise ConfigurationError("CDS_TRUSTED_CLIENTS", [
+            "authentication is on but no client is trusted: name a trust file in "
+            "CDS_TRUSTED_CLIENTS (for local use: `cds-service dev-client init`), or set "
+            "CDS_TRUST_SANDBOX=true for the CDS Hooks sandbox"])
+    keys: dict[str, KeySource] = {}
+    for client in clients:
+        if client.jwks_url is not None:
+            keys[client.iss] = RemoteKeys(
+                client.jwks_url, http, cache_seconds=settings.jwks_cache_seconds,
+                cooldown_seconds=settings.jwks_refresh_cooldown_seconds,
+                timeout_seconds=settings.fhir_timeout_seconds)
+        else:
+            keys[client.iss] = StaticKeys(client.inline_keys())
+    log.info("trusting %d client(s): %s", len(clients), ", ".join(sorted(c.iss for c in clients)))
+    return JwtAuthenticator(clients, keys, replay, leeway_seconds=settings.jwt_leeway_seconds,
+                            max_lifetime_seconds=settings.jwt_max_lifetime_seconds)
+
+
+def check_trust(settings: Settings) -> None:
+    """What ``build_authenticator`` would refuse, checked once by ``serve`` before it forks
+    workers (no network: fetched key sets are fetched when first used)."""
+
+    def no_http() -> httpx2.AsyncClient:
+        raise RuntimeError("no outbound HTTP while checking the settings")
+
+    build_authenticator(settings, MemoryReplayStore(), no_http)
+
+
+def _bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthorized("no Authorization header")
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise Unauthorized("Authorization header is not 'Bearer <JWT>'")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise Unauthorized(f"token longer than {MAX_TOKEN_CHARS} characters")
+    return token
+
+
+def _numeric(claims: dict[str, Any], name: str) -> float:
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise Unauthorized(f"{name} must be a NumericDate")
+    return float(value)
+
+
+def _show(value: object) -> str:
+    """An attacker-chosen header or claim value, made safe and short for the log."""
+    return repr(value)[:120]
+
+
+def _scrub(reason: str, token: str) -> str:
+    """Defence in depth: no part of the token reaches the log, whatever a library put in its
+    message (signature and payload segments are the sensitive ones)."""
+    for part in (token, *token.split(".")):
+        if len(part) >= 8:
+            reason = reason.replace(part, "[token]")
+    return reason[:500]
