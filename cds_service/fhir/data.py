@@ -19,7 +19,8 @@ class Fetcher(Protocol):
     """Reads from the EHR's FHIR server for one hook call (see ``fhir.client``)."""
 
     async def search(self, relative_url: str) -> list[dict[str, Any]]:
-        """All resources of a search, following ``next`` links within the configured limits."""
+        """All resources of a search, following ``next`` links within the configured limits.
+        Also takes an absolute URL on the same server: the ``next`` link of a prefetched page."""
 
     async def read(self, reference: str) -> dict[str, Any] | None:
         """One resource by relative or absolute reference; None when the server has none."""
@@ -27,6 +28,17 @@ class Fetcher(Protocol):
 
 class FetchFailed(Exception):
     """The EHR's FHIR server could not answer (refused, timed out, error status, not allowed)."""
+
+
+def next_link(bundle: dict[str, Any]) -> str | None:
+    """The ``next`` page URL of a Bundle (FHIR R4 §Paging), if any."""
+    if bundle.get("resourceType") != "Bundle":
+        return None
+    for link in bundle.get("link") or ():
+        if isinstance(link, dict) and link.get("relation") == "next":
+            url = link.get("url")
+            return url if isinstance(url, str) and url else None
+    return None
 
 
 class RequestData:
@@ -51,7 +63,7 @@ class RequestData:
         satisfy it. An empty list means the client (or the server) found nothing."""
         state, value = slot(self.prefetch, key)
         if state is Slot.PRESENT:
-            return list(bundle_resources(value))
+            return await self._all_pages(key, value)
         if state is Slot.NULL:
             return []
         url = expand(self.templates[key], self.context)
@@ -61,8 +73,9 @@ class RequestData:
         if self.fetcher is None:
             why = "failed at the client" if state is Slot.FAILED else "was not provided"
             raise PreconditionFailed(
-                f"prefetch {key!r} ({url}) {why} and the EHR's FHIR server cannot be queried "
-                "(no fhirServer/fhirAuthorization, or the server is not allowed for this client)",
+                f"prefetch {key!r} ({self.templates[key]}) {why} and the EHR's FHIR server "
+                "cannot be queried (no fhirServer/fhirAuthorization, or the server is not "
+                "allowed for this client)",
                 expression=f"prefetch.{key}")
         try:
             resources = await self.fetcher.search(url)
@@ -73,6 +86,28 @@ class RequestData:
         for resource in resources:
             self.index.add(resource)
         return resources
+
+    async def _all_pages(self, key: str, value: dict[str, Any]) -> list[dict[str, Any]]:
+        """A prefetched resource, or every page of a prefetched search: 2.0 lets clients send a
+        paginated Bundle (§Prefetch Template), and deciding on the first page alone could miss
+        the member's active Coverage."""
+        resources = list(bundle_resources(value))
+        following = next_link(value)
+        if following is None:
+            return resources
+        if self.fetcher is None:
+            raise PreconditionFailed(
+                f"prefetch {key!r} is one page of a paginated Bundle and the EHR's FHIR server "
+                "cannot be queried for the other pages", expression=f"prefetch.{key}")
+        try:
+            more = await self.fetcher.search(following)
+        except FetchFailed as exc:
+            raise PreconditionFailed(f"prefetch {key!r}: the next pages could not be fetched "
+                                     f"from the EHR: {exc}", expression=f"prefetch.{key}") from None
+        self.fetched.append(f"{self.templates.get(key, key)} (next pages)")
+        for resource in more:
+            self.index.add(resource)
+        return resources + more
 
     async def resolve(self, reference: str, within: dict[str, Any] | None = None,
                       ) -> dict[str, Any] | None:
