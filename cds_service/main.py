@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from cds_service import __version__, logs
 from cds_service.api import (
+    cors,
     discovery,
     errors,
     feedback,
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     for module in (discovery, hooks, feedback, policies, records, health, metrics):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware)
+    cors.install(app, runtime.settings)  # outermost: preflight is answered before any auth
     return app
 
 

@@ -7,12 +7,16 @@ client), records (decision and feedback store). ``startup``/``shutdown`` run in 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from cds_service.auth.client import Authenticator, Client, DevelopmentNoAuth
+import httpx2
+
+from cds_service.auth.client import Authenticator, Client
 from cds_service.auth.replay import MemoryReplayStore, ReplayStore
+from cds_service.auth.verify import build_authenticator
 from cds_service.config import Settings
 from cds_service.evaluate import Evaluation, Evaluator
+from cds_service.fhir.client import OutboundHTTP, fetcher_for
 from cds_service.fhir.data import Fetcher
 from cds_service.hooks.registry import ServiceDefinition
 from cds_service.hooks.request import HookRequest
@@ -33,28 +37,37 @@ class Runtime:
     records: Records | None = None
     """Decision records, feedback and the shared replay store; None when
     CDS_RECORD_DECISIONS=false."""
+    outbound: OutboundHTTP = field(init=False)
+    """The process's one outbound HTTP client (EHR FHIR servers, clients' JWK Sets)."""
 
     @classmethod
-    def build(cls, settings: Settings) -> Runtime:
+    def build(cls, settings: Settings, *,
+              transport: httpx2.AsyncBaseTransport | None = None) -> Runtime:
+        """``transport`` stands in for the network in outbound HTTP (tests)."""
         knowledge = load_knowledge(settings.policy_dir, settings.payer_file)
         evaluator = Evaluator(knowledge, public_base_url=settings.public_base_url)
         records = Records(settings.database_url) if settings.record_decisions else None
         replay = _replay_store(settings, records)
-        return cls(settings, knowledge, evaluator, _authenticator(settings, replay), replay,
-                   records)
+        outbound = OutboundHTTP(settings, transport)
+        runtime = cls(settings, knowledge, evaluator,
+                      _authenticator(settings, replay, outbound), replay, records)
+        runtime.outbound = outbound
+        return runtime
 
     async def startup(self) -> None:
+        await self.outbound.start()
         if self.records is not None:
             await self.records.open()
 
     async def shutdown(self) -> None:
+        await self.outbound.aclose()
         if self.records is not None:
             await self.records.close()
 
     # --- trust -------------------------------------------------------------------------------
 
     def fetcher_for(self, request: HookRequest, client: Client) -> Fetcher | None:
-        return None
+        return fetcher_for(self.settings, self.outbound.client, request, client)
 
     # --- records -----------------------------------------------------------------------------
 
@@ -75,8 +88,9 @@ class Runtime:
         return checks
 
 
-def _authenticator(settings: Settings, replay: ReplayStore) -> Authenticator:
-    return DevelopmentNoAuth()
+def _authenticator(settings: Settings, replay: ReplayStore,
+                   outbound: OutboundHTTP) -> Authenticator:
+    return build_authenticator(settings, replay, outbound.client)
 
 
 def _replay_store(settings: Settings, records: Records | None) -> ReplayStore:
