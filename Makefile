@@ -17,9 +17,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet $(PIP_SPEC)
 	touch $@
 
-# Quick start: the service with its bundled policies and SQLite database.
+# Quick start: the service with its bundled policies and SQLite database, authentication on,
+# trusting the development client (key and trust file made once under var/dev-client;
+# `.venv/bin/cds-service token --service crd-order-sign` prints a JWT for curl).
+DEV_CLIENT ?= var/dev-client
 run: install
-	$(BIN)/cds-service serve --host $(HOST) --port $(PORT)
+	$(BIN)/cds-service dev-client init --dir $(DEV_CLIENT)
+	CDS_TRUSTED_CLIENTS=$(DEV_CLIENT)/trusted-clients.json \
+	  $(BIN)/cds-service serve --host $(HOST) --port $(PORT)
 
 test: install lint typecheck unit
 

@@ -56,9 +56,10 @@ class _CommandModule(Protocol):
 
 
 def _command_modules() -> list[_CommandModule]:
+    from cds_service.auth import commands as auth_commands
     from cds_service.store import commands as store_commands
 
-    return [store_commands]
+    return [auth_commands, store_commands]
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -69,11 +70,15 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from cds_service import logs
+    from cds_service.api.cors import allowed_origins
+    from cds_service.auth.verify import check_trust
     from cds_service.knowledge import load_knowledge
 
     settings = Settings()
     logs.configure(settings.log_level, settings.log_json)
     load_knowledge(settings.policy_dir, settings.payer_file)  # fail fast, before forking workers
+    check_trust(settings)  # trust file and auth switch, also before forking
+    allowed_origins(settings)
     if settings.record_decisions:
         from cds_service.store.db import prepare
 
