@@ -336,3 +336,16 @@ def test_the_public_base_url_not_the_request_decides_the_audience(tmp_path: Path
                                 headers=ehr.auth("http://internal:8080" + SIGN))
         assert_refused(response)
     assert settings.public_base_url == BASE
+
+
+def test_feedback_takes_a_token_for_its_own_url(tmp_path: Path, trust_file: Path,
+                                                ehr: EHR) -> None:
+    feedback = {"feedback": [{"card": "9c6b7a4e-2d3f-4a57-9e1c-0d1f2a3b4c5d",
+                              "outcome": "overridden",
+                              "outcomeTimestamp": "2026-11-25T10:00:00Z"}]}
+    path = f"{SIGN}/feedback"
+    with serve(settings_for(tmp_path, trust_file, record_decisions=True)) as service:
+        ok = service.post(path, json=feedback, headers=ehr.auth(f"{SIGN_URL}/feedback"))
+        assert ok.status_code == 200, ok.text
+        assert_refused(service.post(path, json=feedback))
+        assert_refused(service.post(path, json=feedback, headers=ehr.auth(DISCOVERY_URL)))
