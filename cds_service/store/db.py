@@ -18,6 +18,7 @@ created or upgraded in place so the quick start needs nothing else.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +38,9 @@ log = logging.getLogger("cds_service.store")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_SECONDS = 10.0
+POSTGRES_POOL_SIZE = 10
+"""Connections per process; with several workers and instances, keep the sum under the
+server's max_connections (PostgreSQL's default is 100)."""
 _SETTING = "CDS_DATABASE_URL"
 _READ_ONLY = "cds_read_only"
 
@@ -54,6 +58,10 @@ class Database:
         if self.is_sqlite:
             _sqlite_path(self.url)  # refuse an unusable URL now, not at first use
         self._engine: Engine | None = None
+        # SQLite has one writer at a time. Threads of this process queue here, and are woken
+        # as soon as the writer commits; left to SQLite's busy handler they would poll with
+        # sleeps of up to 100 ms, which cut throughput several-fold under load (bench/).
+        self._write_lock = threading.Lock() if self.is_sqlite else None
 
     @property
     def engine(self) -> Engine:
@@ -69,8 +77,13 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """One transaction, committed when the block ends (rolled back if it raises)."""
-        with self.engine.begin() as conn:
+        """One transaction, committed when the block ends (rolled back if it raises).
+        Never open one inside another: on SQLite the second would wait for the first."""
+        if self._write_lock is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self.engine.begin() as conn:
             yield conn
 
     @contextmanager
@@ -201,9 +214,12 @@ def _sqlite_engine(url: URL) -> Engine:
 
 
 def _postgres_engine(url: URL) -> Engine:
-    # pre_ping: a pooled connection dropped by a server restart or failover is replaced instead
-    # of failing the hook call that picks it up.
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True,
+    # A fixed pool and no overflow: under load, threads queue for a connection instead of
+    # opening and closing extra ones (a new PostgreSQL session costs a process fork and a SCRAM
+    # exchange, several times a whole hook call; bench/recording.py). pre_ping: a connection
+    # dropped by a server restart or failover is replaced instead of failing a hook call.
+    return create_engine(url, pool_size=POSTGRES_POOL_SIZE, max_overflow=0, pool_timeout=30,
+                         pool_pre_ping=True, hide_parameters=True,
                          connect_args={"connect_timeout": 10, "application_name": "cds-service"})
 
 
