@@ -178,12 +178,12 @@ def wrk(server: Server, path: str, *, method: str, body: bytes | None, conns: in
         body_file = str(work / "body.json")
     cpu0 = tree_cpu_seconds(server.proc.pid)
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{conns}", f"-d{max(1, round(duration))}s", "--latency", "--timeout", "10s",
-         "-s", str(ROOT / "bench" / "rotate_tokens.lua"), server.base + path, "--",
-         str(token_file), body_file, method, str(threads)],
+        ["wrk", f"-t{threads}", f"-c{conns}", f"-d{max(1, round(duration))}s", "--latency",
+         "--timeout", "10s", "-s", str(ROOT / "bench" / "rotate_tokens.lua"),
+         server.base + path, "--", str(token_file), body_file, method, str(threads)],
         capture_output=True, text=True, check=True).stdout
     cpu = tree_cpu_seconds(server.proc.pid) - cpu0
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    requests = int(_grab(r"(\d+) requests in", out))
     errors_m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
     errors = int(errors_m.group(1)) if errors_m else 0
@@ -191,10 +191,16 @@ def wrk(server: Server, path: str, *, method: str, body: bytes | None, conns: in
         errors += 1
     if requests > count:
         raise RuntimeError(f"{name}: ran out of tokens ({requests} > {count})")
-    return Result(name, conns, float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-                  _ms(re.search(r"50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
-                  _ms(re.search(r"99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+    return Result(name, conns, float(_grab(r"Requests/sec:\s+([\d.]+)", out)),
+                  _ms(_grab(r"50%\s+(\S+)", out)), _ms(_grab(r"99%\s+(\S+)", out)),
                   cpu * 1000 / max(requests, 1), requests, errors)
+
+
+def _grab(pattern: str, text: str) -> str:
+    match = re.search(pattern, text)
+    if match is None:
+        raise RuntimeError(f"wrk output has no {pattern!r}:\n{text}")
+    return match.group(1)
 
 
 # --- request bodies -----------------------------------------------------------------------------
