@@ -192,7 +192,8 @@ def wrk(server: Server, path: str, *, method: str, body: bytes | None, conns: in
     if requests > count:
         raise RuntimeError(f"{name}: ran out of tokens ({requests} > {count})")
     return Result(name, conns, float(_grab(r"Requests/sec:\s+([\d.]+)", out)),
-                  _ms(_grab(r"50%\s+(\S+)", out)), _ms(_grab(r"99%\s+(\S+)", out)),
+                  _ms(_grab(r"(?m)^\s+50%\s+(\S+)$", out)),
+                  _ms(_grab(r"(?m)^\s+99%\s+(\S+)$", out)),
                   cpu * 1000 / max(requests, 1), requests, errors)
 
 
