@@ -34,10 +34,10 @@ async def post_feedback(service_id: str, request: Request) -> JSONResponse:
                            max_depth=rt.settings.max_json_depth)
     parsed = parse_feedback(body)
     result = await rt.records.save_feedback(feedback_records(service.id, client, parsed))
-    log.info("feedback received", extra={
-        "service": service.id, "iss": client.iss, "tenant": client.tenant, "jti": client.jti,
-        "problem": None if not result.unknown_cards else
-        f"{result.unknown_cards} item(s) name cards this service did not return"})
+    log.info("feedback received: %d item(s), %d new, %d repeated", result.received,
+             result.stored, result.duplicates,
+             extra={"service": service.id, "iss": client.iss, "tenant": client.tenant,
+                    "jti": client.jti})
     return JSONResponse(result.to_json())
 
 

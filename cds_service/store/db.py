@@ -30,11 +30,14 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from cds_service.errors import ConfigurationError
 
 log = logging.getLogger("cds_service.store")
+# Alembic announces its SQLite/PostgreSQL implementation each time a schema version is read (at
+# every start, in every worker); upgrades are logged by Database.upgrade instead.
+logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_SECONDS = 10.0
@@ -127,13 +130,18 @@ class Database:
             command.upgrade(config, "head")
         after = self.head()
         if before != after:
-            log.info("records database upgraded", extra={
-                "database": self.describe(), "from": before, "to": after})
+            log.info("records database upgraded from %s to %s", before or "empty", after,
+                     extra={"database": self.describe()})
         return before, after
 
     def check(self, *, auto_upgrade: bool) -> None:
         """Refuse to run on a schema other than the code's head (upgrading it if allowed)."""
-        current, head = self.current(), self.head()
+        try:
+            current, head = self.current(), self.head()
+        except OperationalError as exc:
+            # psycopg and sqlite3 name host, port or file, never the password.
+            raise ConfigurationError(f"{_SETTING} ({self.describe()})", [
+                f"cannot open the records database: {str(exc.orig).strip()}"]) from None
         if current == head:
             return
         scripts = ScriptDirectory.from_config(_alembic_config())

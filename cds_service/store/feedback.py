@@ -114,10 +114,12 @@ def save_feedback(conn: Connection, records: list[FeedbackRecord],
         # RETURNING rather than rowcount: psycopg reports -1 for a skipped ON CONFLICT insert.
         stored += result.first() is not None
     if unknown:
-        log.info("feedback for cards we did not return", extra={
-            "service": records[0].service_id, "items": unknown,
-            "cards": sorted({r.card_uuid for r in records
-                             if (r.service_id, r.card_uuid) not in known})[:10]})
+        # Card uuids are our own random ids, no patient data; a few help support find the EHR's
+        # mix-up (a card of another service, or one from before records were on).
+        log.info("feedback: %d item(s) name cards this service did not return", unknown,
+                 extra={"service": records[0].service_id,
+                        "cards": sorted({r.card_uuid for r in records
+                                         if (r.service_id, r.card_uuid) not in known})[:10]})
     return FeedbackResult(len(records), stored, len(records) - stored, unknown)
 
 

@@ -73,7 +73,7 @@ class DatabaseReplayStore:
                 self._next_purge = now + self.purge_every
                 removed = self.purge_expired(now)
                 if removed:
-                    log.debug("expired jti purged", extra={"rows": removed})
+                    log.debug("%d expired jti purged", removed)
         finally:
             self._purge_lock.release()
 

@@ -132,3 +132,10 @@ def test_the_schema_has_the_tables_the_records_need(db: Database) -> None:
         names = set(inspect(conn).get_table_names())
     assert {"decision", "decision_order", "decision_card", "coverage_assertion", "feedback",
             "jti_seen", "alembic_version"} <= names
+
+
+def test_an_unreachable_database_is_a_configuration_error_without_the_password() -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        prepare("postgresql+psycopg://cds:s3cret@127.0.0.1:1/cds")
+    assert "cannot open the records database" in str(refused.value)
+    assert "s3cret" not in str(refused.value)
