@@ -136,8 +136,10 @@ class Server:
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         start = time.perf_counter()
-        self.proc = subprocess.Popen(argv, env={**os.environ, **env}, cwd=ROOT,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.log = Path(tempfile.mkstemp(prefix="cds-bench-server-", suffix=".log")[1])
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(argv, env={**os.environ, **env}, cwd=ROOT,
+                                         stdout=log, stderr=subprocess.STDOUT)
         wait_ready(self.base + ready_path)
         self.startup_s = time.perf_counter() - start
 
@@ -185,10 +187,13 @@ def wrk(server: Server, path: str, *, method: str, body: bytes | None, conns: in
     cpu = tree_cpu_seconds(server.proc.pid) - cpu0
     requests = int(_grab(r"(\d+) requests in", out))
     errors_m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(r"Socket errors: (.*)", out)
     errors = int(errors_m.group(1)) if errors_m else 0
-    if socket_errors and "timeout 0" not in socket_errors.group(1):
-        errors += 1
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                              r"timeout (\d+)", out)
+    if socket_errors:
+        errors += sum(int(n) for n in socket_errors.groups())
+    if requests == 0:
+        raise RuntimeError(f"{name}: no request answered; server log: {server.log}")
     if requests > count:
         raise RuntimeError(f"{name}: ran out of tokens ({requests} > {count})")
     return Result(name, conns, float(_grab(r"Requests/sec:\s+([\d.]+)", out)),

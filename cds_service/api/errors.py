@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from cds_service import metrics
 from cds_service.api.jsonio import FHIRJSONResponse
@@ -48,6 +49,13 @@ def install(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "processing")
         return outcome_response(exc.status_code, [Issue(code, str(exc.detail))],
                                 dict(exc.headers) if exc.headers else None)
+
+    @app.exception_handler(ClientDisconnect)
+    async def disconnected(request: Request, exc: ClientDisconnect) -> FHIRJSONResponse:
+        # The caller gave up (an EHR timeout): nothing to answer and nothing went wrong here.
+        log.info("client disconnected before sending the whole request",
+                 extra={"path": request.url.path})
+        return outcome_response(400, [Issue("incomplete", "request body incomplete")])
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> FHIRJSONResponse:
