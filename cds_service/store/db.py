@@ -45,6 +45,7 @@ POSTGRES_POOL_SIZE = 10
 """Connections per process; with several workers and instances, keep the sum under the
 server's max_connections (PostgreSQL's default is 100)."""
 _SETTING = "CDS_DATABASE_URL"
+_MIGRATION_LOCK = 0x6364735F7265  # any fixed bigint: "cds_re"
 _READ_ONLY = "cds_read_only"
 
 
@@ -124,6 +125,10 @@ class Database:
     def upgrade(self) -> tuple[str | None, str]:
         """Apply every pending revision in one transaction; returns (before, after)."""
         with self.write() as conn:
+            if not self.is_sqlite:
+                # Two upgrades at once (a retried migration job, an operator) queue here
+                # instead of both creating the same tables; SQLite's BEGIN IMMEDIATE does this.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
             before = MigrationContext.configure(conn).get_current_revision()
             config = _alembic_config()
             config.attributes["connection"] = conn

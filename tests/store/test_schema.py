@@ -139,3 +139,20 @@ def test_an_unreachable_database_is_a_configuration_error_without_the_password()
         prepare("postgresql+psycopg://cds:s3cret@127.0.0.1:1/cds")
     assert "cannot open the records database" in str(refused.value)
     assert "s3cret" not in str(refused.value)
+
+
+def test_concurrent_upgrades_queue_and_both_succeed(database_url: str) -> None:
+    # A retried migration job racing the first one must not fail on "table already exists".
+    from concurrent.futures import ThreadPoolExecutor
+
+    def upgrade(_: int) -> tuple[str | None, str]:
+        db = Database(database_url)
+        try:
+            return db.upgrade()
+        finally:
+            db.dispose()
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(upgrade, range(3)))
+    head = results[0][1]
+    assert sorted(before or "" for before, _ in results) == ["", head, head]
