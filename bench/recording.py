@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -189,6 +190,7 @@ async def main_async(args: argparse.Namespace) -> int:
             await stop(config)
         for step in cleanup:
             step()
+        shutil.rmtree(workdir, ignore_errors=True)
     print(f"{args.rounds} rounds x {args.calls} calls per configuration, "
           f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
           f"request {REQUEST.name}\n")
