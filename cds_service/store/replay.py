@@ -15,11 +15,12 @@ import time
 from collections.abc import Callable
 
 import anyio.to_thread
-from sqlalchemy import delete, insert, update
+from sqlalchemy import Connection, delete, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from cds_service.store.db import Database
 from cds_service.store.tables import jti_seen
+from cds_service.store.writer import BatchWriter
 
 log = logging.getLogger("cds_service.store")
 
@@ -27,25 +28,44 @@ PURGE_EVERY_SECONDS = 300.0
 
 
 class DatabaseReplayStore:
-    """``ReplayStore`` (cds_service/auth/replay.py) on the ``jti_seen`` table."""
+    """``ReplayStore`` (cds_service/auth/replay.py) on the ``jti_seen`` table. Hook calls go
+    through the process's batching writer when one runs (``Records``), else through their own
+    transaction (tests, tools)."""
 
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time,
-                 purge_every: float = PURGE_EVERY_SECONDS) -> None:
+                 purge_every: float = PURGE_EVERY_SECONDS,
+                 writer: BatchWriter | None = None) -> None:
         self.db = db
         self.clock = clock
         self.purge_every = purge_every
+        self.writer = writer
         self._next_purge = 0.0
         self._purge_lock = threading.Lock()
 
     async def first_use(self, iss: str, jti: str, expires_at: int) -> bool:
-        return await anyio.to_thread.run_sync(self.first_use_sync, iss, jti, expires_at)
+        if self.writer is None:
+            return await anyio.to_thread.run_sync(self.first_use_sync, iss, jti, expires_at)
+        now = int(self.clock())
+        key = digest(iss, jti)
+        purge = self._purge_due(now)
+        return await self.writer.run(lambda conn: self._claim(conn, key, expires_at, now, purge))
 
     def first_use_sync(self, iss: str, jti: str, expires_at: int) -> bool:
         now = int(self.clock())
-        self._purge_now_and_then(now)
-        key = digest(iss, jti)
+        purge = self._purge_due(now)
+        with self.db.write() as conn:
+            return self._claim(conn, digest(iss, jti), expires_at, now, purge)
+
+    def _claim(self, conn: Connection, key: str, expires_at: int, now: int,
+               purge: bool) -> bool:
+        """First use of ``key`` inside the caller's transaction (a SAVEPOINT keeps a unique-key
+        violation from undoing the rest of it)."""
+        if purge:
+            removed = conn.execute(delete(jti_seen).where(jti_seen.c.expires_at < now)).rowcount
+            if removed:
+                log.debug("%d expired jti purged", removed)
         try:
-            with self.db.write() as conn:
+            with conn.begin_nested():
                 conn.execute(insert(jti_seen), {"digest": key, "expires_at": expires_at})
             return True
         except IntegrityError:
@@ -53,29 +73,23 @@ class DatabaseReplayStore:
         # Seen before. A row past its expiry is one the purge has not reached yet: the earlier
         # token can no longer be accepted, so this is a new token that reuses the id (the
         # in-memory store treats it the same way).
-        with self.db.write() as conn:
-            taken = conn.execute(
-                update(jti_seen).where(jti_seen.c.digest == key, jti_seen.c.expires_at < now)
-                .values(expires_at=expires_at)).rowcount
-        return taken == 1
+        taken = conn.execute(
+            update(jti_seen).where(jti_seen.c.digest == key, jti_seen.c.expires_at < now)
+            .values(expires_at=expires_at)).rowcount
+        return bool(taken == 1)
 
     def purge_expired(self, now: int | None = None) -> int:
         now = int(self.clock()) if now is None else now
         with self.db.write() as conn:
-            return conn.execute(delete(jti_seen).where(jti_seen.c.expires_at < now)).rowcount
+            return int(conn.execute(delete(jti_seen).where(jti_seen.c.expires_at < now)).rowcount)
 
-    def _purge_now_and_then(self, now: int) -> None:
-        # One thread per process purges, at most every purge_every seconds; the others go on.
-        if now < self._next_purge or not self._purge_lock.acquire(blocking=False):
-            return
-        try:
-            if now >= self._next_purge:
-                self._next_purge = now + self.purge_every
-                removed = self.purge_expired(now)
-                if removed:
-                    log.debug("%d expired jti purged", removed)
-        finally:
-            self._purge_lock.release()
+    def _purge_due(self, now: int) -> bool:
+        # One call per process purges, at most every purge_every seconds; the others go on.
+        with self._purge_lock:
+            if now < self._next_purge:
+                return False
+            self._next_purge = now + self.purge_every
+            return True
 
 
 def digest(iss: str, jti: str) -> str:

@@ -1,9 +1,10 @@
 """``Records``: the store as the running service uses it.
 
-Every method that touches the database runs it in a worker thread (``anyio.to_thread``), so a
-slow disk or a busy PostgreSQL never blocks the event loop that serves other hook calls; each
-hook call costs one short transaction. ``record`` returns only after the commit: the caller
-answers 200 after that, so a crash right after the answer cannot lose the record.
+Nothing here blocks the event loop that serves other hook calls: writes go to the process's
+batching writer thread (``writer.py``: calls that arrive together share one transaction and one
+disk flush), reads run in a worker thread (``anyio.to_thread``). ``record_decision`` returns only
+after the commit: the caller answers 200 after that, so a crash right after the answer cannot
+lose the record.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ from cds_service.store.feedback import FeedbackRecord, FeedbackResult, save_feed
 from cds_service.store.records import DecisionRecord
 from cds_service.store.replay import DatabaseReplayStore
 from cds_service.store.stats import card_stats
+from cds_service.store.writer import BatchWriter
 
 
 class Records:
     def __init__(self, database_url: str, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.db = Database(database_url)
         self.clock = clock
-        self.replay = DatabaseReplayStore(self.db)
+        self.writer = BatchWriter(self.db)
+        self.replay = DatabaseReplayStore(self.db, writer=self.writer)
 
     async def open(self) -> None:
         """Check the schema (creating or upgrading an SQLite file); raises ConfigurationError."""
@@ -39,26 +42,23 @@ class Records:
         except BaseException:
             self.db.dispose()
             raise
+        self.writer.start()
 
     async def close(self) -> None:
-        await anyio.to_thread.run_sync(self.db.dispose)
+        def stop() -> None:
+            self.writer.stop()
+            self.db.dispose()
+        await anyio.to_thread.run_sync(stop)
 
     async def ready(self) -> bool:
         return await anyio.to_thread.run_sync(self.db.ping)
 
     async def record_decision(self, record: DecisionRecord) -> None:
-        await anyio.to_thread.run_sync(self._record_decision, record)
-
-    def _record_decision(self, record: DecisionRecord) -> None:
-        with self.db.write() as conn:
-            save_decision(conn, record)
+        await self.writer.run(lambda conn: save_decision(conn, record))
 
     async def save_feedback(self, records: list[FeedbackRecord]) -> FeedbackResult:
-        return await anyio.to_thread.run_sync(self._save_feedback, records)
-
-    def _save_feedback(self, records: list[FeedbackRecord]) -> FeedbackResult:
-        with self.db.write() as conn:
-            return save_feedback(conn, records, self.clock())
+        now = self.clock()
+        return await self.writer.run(lambda conn: save_feedback(conn, records, now))
 
     async def stats(self, *, since: datetime | None = None,
                     reason_labels: Mapping[tuple[str, str], str] | None = None,
