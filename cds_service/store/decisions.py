@@ -9,7 +9,7 @@ from sqlalchemy import Connection, RowMapping, insert, select
 
 from cds_service.store.clock import iso
 from cds_service.store.feedback import feedback_for_cards, feedback_json
-from cds_service.store.records import DecisionRecord
+from cds_service.store.records import DecisionRecord, OrderRecord
 from cds_service.store.tables import coverage_assertion, decision, decision_card, decision_order
 
 
@@ -26,8 +26,11 @@ def save_decision(conn: Connection, record: DecisionRecord) -> int:
         "fhir_server": record.fhir_server,
         "options": record.options,
         "fetched": list(record.fetched),
+        "unmatched_orders": [_unmatched_json(o) for o in record.orders if o.policy_id is None]
+        or None,
     }).scalar_one()
-    if record.orders:
+    matched = [o for o in record.orders if o.policy_id is not None]
+    if matched:
         conn.execute(insert(decision_order), [{
             "decision_id": decision_id,
             "position": o.position,
@@ -44,7 +47,7 @@ def save_decision(conn: Connection, record: DecisionRecord) -> int:
             "line_basis": o.line_basis,
             "indications": list(o.indications) if o.policy_id else None,
             "covered": o.covered,
-        } for o in record.orders])
+        } for o in matched])
     if record.cards:
         conn.execute(insert(decision_card), [{
             "decision_id": decision_id,
@@ -107,11 +110,22 @@ def load_decision(conn: Connection, decision_id: int) -> dict[str, Any] | None:
         **_drop_none({"fhirServer": head["fhir_server"]}),
         "options": head["options"],
         "fetched": head["fetched"],
-        "orders": [_order_json(o) for o in orders],
+        "orders": sorted([*(_order_json(o) for o in orders),
+                          *(_unmatched_out(o) for o in head["unmatched_orders"] or ())],
+                         key=lambda o: int(o["position"])),
         "cards": [_card_json(c) for c in cards],
         "coverageAssertions": [_assertion_json(a) for a in assertions],
         "feedback": [feedback_json(f) for f in feedback],
     }
+
+
+def _unmatched_json(o: OrderRecord) -> dict[str, Any]:
+    return _drop_none({"position": o.position, "resourceType": o.resource_type,
+                       "id": o.resource_id, "codes": [list(c) for c in o.codes]})
+
+
+def _unmatched_out(o: dict[str, Any]) -> dict[str, Any]:
+    return {**o, "codes": [{"system": s, "code": c} for s, c in o["codes"]], "policy": None}
 
 
 def _order_json(o: RowMapping) -> dict[str, Any]:
@@ -121,9 +135,6 @@ def _order_json(o: RowMapping) -> dict[str, Any]:
         **_drop_none({"id": o["resource_id"]}),
         "codes": [{"system": s, "code": c} for s, c in o["codes"]],
     }
-    if o["policy_id"] is None:
-        out["policy"] = None
-        return out
     out.update(_drop_none({
         "policy": {"id": o["policy_id"], "version": o["policy_version"]},
         "matchedCode": {"system": o["matched_system"], "code": o["matched_code"]},

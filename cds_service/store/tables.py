@@ -5,8 +5,9 @@ migrated database and these tables agree, on both databases.
 
     decision            one row per answered hook call (Da Vinci CRD §found-37: log every
                         invocation and its response)
-    ├── decision_order      each draft order in scope: its codes, and for matched orders the
-    │                       policy, line of business (and how it was found) and determination
+    ├── decision_order      each draft order a policy matched: its codes, the policy, line of
+    │                       business (and how it was found) and determination; orders no
+    │                       policy matched are kept on the decision row (unmatched_orders)
     ├── decision_card       each card returned: uuid, suggestion uuids, policy, summary shown
     └── coverage_assertion  each coverage-information action: its coverage-assertion-id, which
                             comes back on the claim (CRD §1.6)
@@ -85,6 +86,9 @@ decision = Table(
     Column("options", JSON(), nullable=False),
     # Relative URLs read from the EHR's FHIR server (what we looked at, not what we got).
     Column("fetched", JSON(), nullable=False),
+    # Orders in scope that no policy matched: [{position, resourceType, id?, codes}]. Kept here,
+    # one value instead of a row each, since nobody queries them by column (revision 0002).
+    Column("unmatched_orders", JSON()),
 )
 
 decision_order = Table(
