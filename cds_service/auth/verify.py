@@ -53,13 +53,15 @@ class JwtAuthenticator:
         try:
             client, claims = await self._verify(token, audiences)
         except Unauthorized as exc:
-            raise Unauthorized(_scrub(exc.reason, token)) from None
+            raise Unauthorized(_scrub(exc.reason, token), exc.category) from None
         except Exception as exc:  # any library or malformed-input error is a failed login
-            raise Unauthorized(_scrub(f"{exc.__class__.__name__}: {exc}", token)) from None
+            raise Unauthorized(_scrub(f"{exc.__class__.__name__}: {exc}", token),
+                               _category(exc)) from None
         # Outside the catch-all: a replay store that is down is our fault (500), not the caller's.
         expires_at = math.ceil(claims["exp"]) + self._leeway
         if not await self._replay.first_use(client.iss, claims["jti"], expires_at):
-            raise Unauthorized(f"jti {_show(claims['jti'])} of iss {_show(client.iss)} replayed")
+            raise Unauthorized(f"jti {_show(claims['jti'])} of iss {_show(client.iss)} replayed",
+                               "replay")
         tenant = claims.get("tenant")
         log.debug("client authenticated", extra={"iss": client.iss, "jti": claims["jti"],
                                                  "tenant": tenant})
@@ -71,28 +73,29 @@ class JwtAuthenticator:
         header = jwt.get_unverified_header(token)
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in SUPPORTED_ALGORITHMS:
-            raise Unauthorized(f"alg {_show(alg)} not allowed (asymmetric algorithms only)")
+            raise Unauthorized(f"alg {_show(alg)} not allowed (asymmetric algorithms only)",
+                               "algorithm")
         if not isinstance(kid, str) or not kid:
-            raise Unauthorized("no kid in the JWT header (2.0: REQUIRED)")
+            raise Unauthorized("no kid in the JWT header (2.0: REQUIRED)", "malformed")
         typ = header.get("typ")
         if typ is not None and str(typ).upper() != "JWT":
-            raise Unauthorized(f"typ {_show(typ)} is not JWT")
+            raise Unauthorized(f"typ {_show(typ)} is not JWT", "malformed")
 
         unverified = jwt.decode(token, options={"verify_signature": False})
         iss = unverified.get("iss")
         client = self._clients.get(iss) if isinstance(iss, str) else None
         if client is None:
-            raise Unauthorized(f"iss {_show(iss)} is not a trusted client")
+            raise Unauthorized(f"iss {_show(iss)} is not a trusted client", "issuer")
         if alg not in client.algorithms:
-            raise Unauthorized(f"alg {alg} not allowed for iss {_show(iss)}")
+            raise Unauthorized(f"alg {alg} not allowed for iss {_show(iss)}", "algorithm")
         jku = header.get("jku")
         if jku is not None and jku not in client.allowed_jku:
             # Never fetched: keys come only from the trust file's jwks or jwks_url.
-            raise Unauthorized(f"jku {_show(jku)} not allowlisted for iss {_show(iss)}")
+            raise Unauthorized(f"jku {_show(jku)} not allowlisted for iss {_show(iss)}", "key")
 
         keys = await self._keys[client.iss].key_set(kid)
         if kid not in keys:
-            raise Unauthorized(f"unknown kid {_show(kid)} for iss {_show(iss)}")
+            raise Unauthorized(f"unknown kid {_show(kid)} for iss {_show(iss)}", "key")
         key = keys.key(kid, alg)
 
         accepted = [*audiences, *(a + "/" for a in audiences)]  # trailing slash: same endpoint
@@ -103,27 +106,30 @@ class JwtAuthenticator:
         self._check_times(claims)
         jti = claims["jti"]
         if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_CHARS:
-            raise Unauthorized(f"jti must be a string of 1 to {MAX_JTI_CHARS} characters")
+            raise Unauthorized(f"jti must be a string of 1 to {MAX_JTI_CHARS} characters",
+                               "claims")
         tenant = claims.get("tenant")
         if tenant is not None and not isinstance(tenant, str):
-            raise Unauthorized("tenant must be a string")
+            raise Unauthorized("tenant must be a string", "claims")
         if client.tenant is not None and tenant != client.tenant:
-            raise Unauthorized(f"tenant {_show(tenant)} not allowed for iss {_show(iss)}")
+            raise Unauthorized(f"tenant {_show(tenant)} not allowed for iss {_show(iss)}",
+                               "claims")
         return client, claims
 
     def _check_times(self, claims: dict[str, Any]) -> None:
         now, leeway = self._clock(), self._leeway
         exp, iat = _numeric(claims, "exp"), _numeric(claims, "iat")
         if exp <= now - leeway:
-            raise Unauthorized(f"expired {now - exp:.0f}s ago")
+            raise Unauthorized(f"expired {now - exp:.0f}s ago", "expired")
         if iat > now + leeway:
-            raise Unauthorized(f"iat {iat - now:.0f}s in the future")
+            raise Unauthorized(f"iat {iat - now:.0f}s in the future", "not-yet-valid")
         if "nbf" in claims and _numeric(claims, "nbf") > now + leeway:
-            raise Unauthorized("nbf in the future")
+            raise Unauthorized("nbf in the future", "not-yet-valid")
         if exp <= iat:
-            raise Unauthorized("exp is not after iat")
+            raise Unauthorized("exp is not after iat", "lifetime")
         if exp - iat > self._max_lifetime:
-            raise Unauthorized(f"lifetime {exp - iat:.0f}s over the {self._max_lifetime}s limit")
+            raise Unauthorized(f"lifetime {exp - iat:.0f}s over the {self._max_lifetime}s limit",
+                               "lifetime")
 
 
 def build_authenticator(settings: Settings, replay: ReplayStore,
@@ -171,20 +177,33 @@ def check_trust(settings: Settings) -> None:
 
 def _bearer_token(authorization: str | None) -> str:
     if not authorization:
-        raise Unauthorized("no Authorization header")
+        raise Unauthorized("no Authorization header", "missing")
     scheme, _, token = authorization.strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or " " in token:
-        raise Unauthorized("Authorization header is not 'Bearer <JWT>'")
+        raise Unauthorized("Authorization header is not 'Bearer <JWT>'", "malformed")
     if len(token) > MAX_TOKEN_CHARS:
-        raise Unauthorized(f"token longer than {MAX_TOKEN_CHARS} characters")
+        raise Unauthorized(f"token longer than {MAX_TOKEN_CHARS} characters", "malformed")
     return token
+
+
+def _category(exc: Exception) -> str:
+    """The rejection metric's label for PyJWT's own errors (signature, audience, format)."""
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return "signature"
+    if isinstance(exc, jwt.InvalidAudienceError | jwt.InvalidIssuerError):
+        return "audience" if isinstance(exc, jwt.InvalidAudienceError) else "issuer"
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return "claims"
+    if isinstance(exc, jwt.InvalidAlgorithmError):
+        return "algorithm"
+    return "malformed"
 
 
 def _numeric(claims: dict[str, Any], name: str) -> float:
     value = claims.get(name)
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise Unauthorized(f"{name} must be a NumericDate")
+        raise Unauthorized(f"{name} must be a NumericDate", "claims")
     return float(value)
 
 
