@@ -70,7 +70,9 @@ class JwtAuthenticator:
 
     async def _verify(self, token: str, audiences: Sequence[str],
                       ) -> tuple[TrustedClient, dict[str, Any]]:
-        header = jwt.get_unverified_header(token)
+        # Header and claims read once, unverified, to find the client and its key.
+        unverified_token = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
+        header, unverified = unverified_token["header"], unverified_token["payload"]
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in SUPPORTED_ALGORITHMS:
             raise Unauthorized(f"alg {_show(alg)} not allowed (asymmetric algorithms only)",
@@ -81,7 +83,6 @@ class JwtAuthenticator:
         if typ is not None and str(typ).upper() != "JWT":
             raise Unauthorized(f"typ {_show(typ)} is not JWT", "malformed")
 
-        unverified = jwt.decode(token, options={"verify_signature": False})
         iss = unverified.get("iss")
         client = self._clients.get(iss) if isinstance(iss, str) else None
         if client is None:
