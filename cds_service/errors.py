@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from pydantic import ValidationError
+
 
 @dataclass(frozen=True)
 class Issue:
@@ -56,6 +58,18 @@ class ServiceError(Exception):
 class BadRequest(ServiceError):
     status = 400
     issue_code = "invalid"
+
+    @classmethod
+    def from_validation(cls, error: ValidationError, what: str, *,
+                        root: str = "") -> BadRequest:
+        """One issue per pydantic error, located by its path in the body (under ``root``)."""
+        issues = []
+        for err in error.errors():
+            where = ".".join([root, *map(str, err["loc"])] if root else map(str, err["loc"]))
+            where = where or "(body)"
+            issues.append(Issue("required" if err["type"] == "missing" else "invalid",
+                                f"{where}: {err['msg']}", (where,)))
+        return cls(what, issues=issues)
 
 
 class Unauthorized(ServiceError):

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cds_service.errors import BadRequest, Issue
+from cds_service.errors import BadRequest
 from cds_service.fhir.coding import codings
 from cds_service.fhir.data import Fetcher, RequestData
 from cds_service.fhir.orders import Order, order_codes, orders_in_scope
@@ -206,10 +206,5 @@ def read_context(service: ServiceDefinition, context: dict[str, Any]) -> OrderSi
     try:
         return service.context_model.model_validate(context)
     except ValidationError as exc:
-        issues = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"])
-            path = f"context.{where}" if where else "context"
-            issues.append(Issue("required" if err["type"] == "missing" else "invalid",
-                                f"{path}: {err['msg']}", (path,)))
-        raise BadRequest(f"invalid context for {service.hook}", issues=issues) from None
+        raise BadRequest.from_validation(exc, f"invalid context for {service.hook}",
+                                         root="context") from None

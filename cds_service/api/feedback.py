@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from cds_service.api.hooks import service_or_404
 from cds_service.api.jsonio import JSONResponse, read_json
-from cds_service.errors import BadRequest, Issue, NotFound
+from cds_service.errors import BadRequest, NotFound
 from cds_service.hooks.feedback import FeedbackRequest
 from cds_service.runtime import Runtime
 from cds_service.store.feedback import feedback_records
@@ -45,9 +45,4 @@ def parse_feedback(body: dict[str, object]) -> FeedbackRequest:
     try:
         return FeedbackRequest.model_validate(body)
     except ValidationError as exc:
-        issues = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(body)"
-            issues.append(Issue("required" if err["type"] == "missing" else "invalid",
-                                f"{where}: {err['msg']}", (where,)))
-        raise BadRequest("invalid feedback", issues=issues) from None
+        raise BadRequest.from_validation(exc, "invalid feedback") from None

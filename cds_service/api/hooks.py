@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from cds_service import metrics
 from cds_service.api.jsonio import JSONResponse, read_json
-from cds_service.errors import BadRequest, Issue, NotFound
+from cds_service.errors import BadRequest, NotFound
 from cds_service.evaluate import Evaluation
 from cds_service.hooks.registry import SERVICES, ServiceDefinition
 from cds_service.hooks.request import HookRequest
@@ -66,9 +66,4 @@ def parse_request(body: dict[str, object]) -> HookRequest:
     try:
         return HookRequest.model_validate(body)
     except ValidationError as exc:
-        issues = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(body)"
-            issues.append(Issue("required" if err["type"] == "missing" else "invalid",
-                                f"{where}: {err['msg']}", (where,)))
-        raise BadRequest("invalid hook request", issues=issues) from None
+        raise BadRequest.from_validation(exc, "invalid hook request") from None
