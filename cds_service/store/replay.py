@@ -48,7 +48,8 @@ class DatabaseReplayStore:
         now = int(self.clock())
         key = digest(iss, jti)
         purge = self._purge_due(now)
-        return await self.writer.run(lambda conn: self._claim(conn, key, expires_at, now, purge))
+        return await self.writer.run(lambda conn: self._claim(conn, key, expires_at, now, purge),
+                                     early=True)
 
     def first_use_sync(self, iss: str, jti: str, expires_at: int) -> bool:
         now = int(self.clock())

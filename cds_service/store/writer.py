@@ -33,6 +33,7 @@ class _Job:
     run: Callable[[Connection], Any]
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    early: bool
 
 
 class BatchWriter:
@@ -55,13 +56,19 @@ class BatchWriter:
             self._thread.join()
             self._thread = None
 
-    async def run(self, job: Callable[[Connection], T]) -> T:
-        """Run ``job`` in the next transaction; returns its result once that has committed."""
+    async def run(self, job: Callable[[Connection], T], *, early: bool = False) -> T:
+        """Run ``job`` in the next transaction; returns its result once that has committed, or,
+        with ``early``, as soon as the job has run inside it.
+
+        ``early`` suits a check whose answer is settled by running it (a jti's unique insert:
+        a concurrent duplicate waits on, then fails against, this uncommitted row). The caller
+        goes on while the commit's disk flush runs; anything it writes afterwards is queued
+        behind this job, and jobs commit in order, so it can only be stored with or after it."""
         if self._thread is None:
             raise RuntimeError("records writer is not running")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Job(job, future, loop))
+        self._queue.put(_Job(job, future, loop, early))
         return await future
 
     def _loop(self) -> None:
@@ -85,7 +92,11 @@ class BatchWriter:
     def _commit(self, batch: list[_Job]) -> None:
         try:
             with self.db.write() as conn:
-                outcomes: list[tuple[bool, Any]] = [(True, job.run(conn)) for job in batch]
+                outcomes: list[tuple[bool, Any]] = []
+                for job in batch:
+                    outcomes.append((True, job.run(conn)))
+                    if job.early:
+                        job.loop.call_soon_threadsafe(_settle, job.future, True, outcomes[-1][1])
         except Exception as exc:
             if len(batch) == 1:
                 log.error("records transaction failed: %s", type(exc).__name__)
@@ -101,7 +112,7 @@ class BatchWriter:
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.cancelled():
+    if future.done():  # cancelled, or an early job answered before its batch commit failed
         return
     if ok:
         future.set_result(value)
