@@ -275,13 +275,17 @@ def main() -> int:
     Server(uvicorn_argv("bench.fake_fhir:app", fhir_port), {}, fhir_port,
            "/fhir/Coverage")
     fhir_base = f"http://127.0.0.1:{fhir_port}/fhir"
-    trust = {"clients": [{"iss": ISS, "jwks": {"keys": [jwk]}, "fhir_servers": [fhir_base]}]}
-    (work / "trust.json").write_text(json.dumps(trust))
+    # Production refuses a trust file listing a plain-http FHIR server, so the production runs
+    # trust the client with no FHIR server, and only the development run lists the local one.
+    trust_files = {"production": work / "trust.json", "development": work / "trust-dev.json"}
+    for environment, servers in (("production", []), ("development", [fhir_base])):
+        trust = {"clients": [{"iss": ISS, "jwks": {"keys": [jwk]}, "fhir_servers": servers}]}
+        trust_files[environment].write_text(json.dumps(trust))
 
     def service(workers: int, environment: str = "production") -> Server:
         port = free_port()
         env = {"CDS_ENVIRONMENT": environment, "CDS_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-               "CDS_TRUSTED_CLIENTS": str(work / "trust.json"),
+               "CDS_TRUSTED_CLIENTS": str(trust_files[environment]),
                "CDS_DATABASE_URL": f"sqlite:///{work}/records-{port}.db",
                "CDS_LOG_LEVEL": "WARNING"}
         return Server([str(BIN / "cds-service"), "serve", "--host", "127.0.0.1", "--port",

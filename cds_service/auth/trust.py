@@ -169,16 +169,17 @@ def load_trust(settings: Settings) -> list[TrustedClient]:
 
 
 def _check_production(clients: list[TrustedClient], source: str) -> None:
-    # 2.0 §Security and Safety: production exchanges run over TLS. Keys fetched over plain http
-    # could be swapped on the way: refused. A plain-http FHIR server is only never queried
-    # (``fhir.client``), so a trust file shared with development still loads.
+    # 2.0 §Security and Safety: production exchanges run over TLS ("MUST be https when
+    # production data is exchanged"). Keys fetched over plain http could be swapped on the way,
+    # and a plain-http FHIR server would receive the user's access token in clear: both refused,
+    # so a trust file made for development (a local http FHIR server) cannot slip into production.
     problems = [f"clients.{i}.jwks_url: must be https outside development"
                 for i, c in enumerate(clients)
                 if c.jwks_url and not c.jwks_url.startswith("https://")]
+    problems += [f"clients.{i}.fhir_servers.{j}: {url!r} must be https outside development "
+                 "(the EHR's access token would travel in clear); list http servers only in a "
+                 "trust file for CDS_ENVIRONMENT=development"
+                 for i, c in enumerate(clients)
+                 for j, url in enumerate(c.fhir_servers) if not url.startswith("https://")]
     if problems:
         raise ConfigurationError(source, problems)
-    for i, client in enumerate(clients):
-        for j, url in enumerate(client.fhir_servers):
-            if not url.startswith("https://"):
-                log.warning("%s: clients.%d.fhir_servers.%d is not https and will not be queried "
-                            "outside development", source, i, j)

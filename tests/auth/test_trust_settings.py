@@ -129,13 +129,22 @@ def test_check_trust_runs_without_the_network(tmp_path: Path) -> None:
     check_trust(settings_for(tmp_path, write_trust(tmp_path / "trust.json", entry)))
 
 
-def test_a_plain_http_fhir_server_loads_but_is_flagged_in_production(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_plain_http_fhir_server_is_refused_in_production(tmp_path: Path) -> None:
+    secure = "https://ehr.example.org/fhir"
+    trust = write_trust(tmp_path / "trust.json", EHR().entry(),
+                        EHR(iss="https://other.example").entry(
+                            fhir_servers=[secure, "http://127.0.0.1:9999/fhir"]))
+    error = configuration_error(tmp_path, trust)
+    assert str(trust) in error
+    assert "clients.1.fhir_servers.1: 'http://127.0.0.1:9999/fhir' must be https" in error
+    assert "clients.0" not in error
+
+
+def test_a_plain_http_fhir_server_loads_in_development(tmp_path: Path) -> None:
     trust = write_trust(tmp_path / "trust.json",
                         EHR().entry(fhir_servers=["http://127.0.0.1:9999/fhir"]))
-    with caplog.at_level(logging.WARNING):
-        assert load_trust(settings_for(tmp_path, trust))
-    assert "will not be queried outside development" in caplog.text
+    [client] = load_trust(settings_for(tmp_path, trust, environment="development"))
+    assert client.fhir_servers == ("http://127.0.0.1:9999/fhir",)
 
 
 # --- the CDS Hooks sandbox ------------------------------------------------------------------------

@@ -13,6 +13,9 @@ from urllib.parse import parse_qs
 import httpx2
 import pytest
 
+from cds_service.api.hooks import parse_request
+from cds_service.auth.client import Client
+from cds_service.fhir.client import fetcher_for
 from tests.auth.ehr import (
     EHR,
     FHIR,
@@ -292,12 +295,16 @@ def test_an_allowlisted_server_with_a_trailing_slash_is_the_same_server(
 
 
 def test_a_plain_http_server_is_not_called_in_production(tmp_path: Path) -> None:
+    # Start-up refuses a trust file that lists one (tests/auth/test_trust_settings.py); should an
+    # allowlist name one all the same, no fetcher is made for it (defence in depth).
     http_server = "http://ehr.example.org/fhir"
-    trust = write_trust(tmp_path / "trust.json", EHR().entry(fhir_servers=[http_server]))
-    fhir = FhirServer()
-    assert_412(post(tmp_path, trust, without_coverage(fhirServer=http_server), fhir),
-               "prefetch 'coverage'")
-    assert fhir.requests == []
+    client = Client(iss=EHR().iss, fhir_servers=(http_server,))
+    request = parse_request(without_coverage(fhirServer=http_server))
+
+    def no_http() -> httpx2.AsyncClient:
+        raise AssertionError("no outbound client may be made for a plain http server")
+
+    assert fetcher_for(settings_for(tmp_path, None), no_http, request, client) is None
 
 
 def test_a_plain_http_server_is_called_in_development(tmp_path: Path) -> None:
