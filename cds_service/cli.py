@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Protocol
 
 import orjson
@@ -63,10 +66,21 @@ def _command_modules() -> list[_CommandModule]:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    metrics_dir = None
     if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Workers are separate processes: metrics are aggregated through files (prometheus_client
         # multiprocess mode); the variable must be set before any worker imports the client.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="cds-metrics-")
+        metrics_dir = tempfile.mkdtemp(prefix="cds-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        return _run_server(args)
+    finally:
+        if metrics_dir is not None:  # ours, and every worker has stopped
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run_server(args: argparse.Namespace) -> int:
     import uvicorn
 
     from cds_service import logs
@@ -83,10 +97,18 @@ def _serve(args: argparse.Namespace) -> int:
         from cds_service.store.db import prepare
 
         prepare(settings.database_url)  # schema check (SQLite: migrate) once, not per worker
+    signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run("cds_service.main:app", host=args.host, port=args.port, workers=args.workers,
                 log_config=None, proxy_headers=True, server_header=False,
                 timeout_graceful_shutdown=20)
     return 0
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    # Uvicorn, having shut down gracefully on SIGTERM, raises the signal again with the handler
+    # it found installed; with the default one a single-worker service would end "killed by
+    # SIGTERM" (status 143), while several workers end with 0. A requested stop is a success.
+    raise SystemExit(0)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
