@@ -147,14 +147,15 @@ class Server:
         wait_ready(self.base + ready_path)
         self.startup_s = time.perf_counter() - start
 
-    def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+    def stop(self, keep_log: bool = False) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        if not keep_log:
+            self.log.unlink(missing_ok=True)
 
 
 def uvicorn_argv(app: str, port: int) -> list[str]:
@@ -313,6 +314,7 @@ def main() -> int:
         return result
 
     one = with_orders(1, 1)
+    failed = True
     try:
         print("ceiling app", flush=True)
         ceil = ceiling()
@@ -362,10 +364,14 @@ def main() -> int:
         svc2 = service(2)
         w2 = run(svc2, "order-sign, 1 order, 2 workers", "/cds-services/crd-order-sign", one, 8)
         svc2.stop()
+        failed = False
     finally:
         for server in _STARTED:  # every server, also after a failed measurement
-            server.stop()
+            server.stop(keep_log=failed)
+            if failed:
+                print(f"server log kept: {server.log}", file=sys.stderr)
         tokens.pool.shutdown()
+        shutil.rmtree(work, ignore_errors=True)
 
     for r in results:
         base = c1 if r.conns == 1 else c8
@@ -390,7 +396,6 @@ def main() -> int:
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.md").write_text(table)
-    shutil.rmtree(work, ignore_errors=True)
     return 0 if all(ok for _, ok, _ in checks) else 1
 
 
