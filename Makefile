@@ -37,5 +37,11 @@ typecheck:
 unit:
 	$(BIN)/pytest
 
+# The performance benchmark; installs the load tool (Debian's wrk) when missing.
+# SOAK=600 adds the 10-minute memory soak.
+bench: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/run.py $(if $(SOAK),--soak $(SOAK))
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
