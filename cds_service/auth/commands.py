@@ -40,6 +40,9 @@ def _init(args: argparse.Namespace) -> int:
     for line in changes or [f"{client.trust_path}: up to date (kid {client.kid})"]:
         sys.stderr.write(line + "\n")
     sys.stderr.write(f"serve with CDS_TRUSTED_CLIENTS={client.trust_path}\n")
+    if any(url.startswith("http://") for url in args.fhir_servers or ()):
+        sys.stderr.write("note: an http:// FHIR server is accepted only with "
+                         "CDS_ENVIRONMENT=development; production refuses to start with it\n")
     return 0
 
 
