@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cds_service.errors import BadRequest
-from cds_service.fhir.coding import codings
+from cds_service.fhir.coding import codings, elements
 from cds_service.fhir.data import Fetcher, RequestData
 from cds_service.fhir.orders import Order, order_codes, orders_in_scope
 from cds_service.fhir.references import reference_of
@@ -32,6 +33,8 @@ from cds_service.respond.coverage_info import build_action
 from cds_service.respond.finding import Finding
 from cds_service.respond.options import Options, read_options
 
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
 
 @dataclass(frozen=True)
 class Coverage:
@@ -42,6 +45,13 @@ class Coverage:
     def reference(self) -> str | None:
         rid = (self.resource or {}).get("id")
         return f"Coverage/{rid}" if isinstance(rid, str) and rid else None
+
+    def check_id(self) -> None:
+        """The id goes on the order and into the record: it must be a FHIR id."""
+        rid = (self.resource or {}).get("id")
+        if rid is not None and not (isinstance(rid, str) and FHIR_ID.fullmatch(rid)):
+            raise BadRequest("the member's Coverage has an id that is not a FHIR id "
+                             "([A-Za-z0-9-.]{1,64})", expression="Coverage.id")
 
 
 @dataclass
@@ -114,6 +124,7 @@ class Evaluator:
     async def finding(self, order: Order, policy: Policy, code: ProcedureCode,
                       data: RequestData) -> Finding:
         coverage = await self.coverage(order, data)
+        coverage.check_id()
         line, basis = None, coverage.basis
         if coverage.resource is not None:
             result = cov.line_of_business(self.knowledge.payer, coverage.resource)
@@ -134,7 +145,7 @@ class Evaluator:
     async def coverage(self, order: Order, data: RequestData) -> Coverage:
         """The member's active coverage with this payer; the order's own ``insurance`` wins."""
         candidates: list[dict[str, Any]] = []
-        for item in order.resource.get("insurance") or ():
+        for item in elements(order.resource.get("insurance")):
             ref = reference_of(item)
             found = await data.resolve(ref, order.resource) if ref else None
             if found is not None and found.get("resourceType") == "Coverage":
@@ -144,7 +155,10 @@ class Evaluator:
             candidates = [r for r in await data.prefetched("coverage")
                           if r.get("resourceType") == "Coverage"]
             source = "prefetch coverage"
-        active = [c for c in candidates if cov.is_active(c)]
+        patient_id = str(data.context.get("patientId", ""))
+        today = self.today().isoformat()
+        active = [c for c in candidates
+                  if cov.is_active(c) and cov.applies(c, patient_id, today)]
         if not active:
             return Coverage(None, f"{source}: no active Coverage")
         payer = self.knowledge.payer
@@ -162,7 +176,7 @@ class Evaluator:
 
     async def payor_ids(self, coverage: dict[str, Any], data: RequestData) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
-        for payor in coverage.get("payor") or ():
+        for payor in elements(coverage.get("payor")):
             if not isinstance(payor, dict):
                 continue
             ref = reference_of(payor)
@@ -171,8 +185,8 @@ class Evaluator:
         return found
 
     async def reasons(self, order: Order, data: RequestData) -> list[tuple[str, str]]:
-        pairs = [p for rc in order.resource.get("reasonCode") or () for p in codings(rc)]
-        for item in order.resource.get("reasonReference") or ():
+        pairs = [p for rc in elements(order.resource.get("reasonCode")) for p in codings(rc)]
+        for item in elements(order.resource.get("reasonReference")):
             ref = reference_of(item)
             found = await data.resolve(ref, order.resource) if ref else None
             if found is not None:

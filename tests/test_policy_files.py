@@ -44,7 +44,7 @@ def test_every_quote_in_the_bundled_policy_is_verbatim_in_the_payers_document() 
     policy = load_policies().get("cryosurgical-ablation-liver-tumors")
     assert policy is not None
     quotes = policy.policy.quotes()
-    assert len(quotes) == 13
+    assert len(quotes) == 15
     for name, quote in quotes.items():
         assert quote.quote in document, name
 

@@ -33,9 +33,12 @@ def install(app: FastAPI) -> None:
                                                          "path": request.url.path})
             headers = {"WWW-Authenticate": "Bearer"}
         else:
+            # Issue codes and element paths only: diagnostics can quote what the caller sent
+            # (an order id, a selection), which may be patient data; the caller gets them.
             log.info("request refused", extra={
                 "status": exc.status, "path": request.url.path,
-                "problem": "; ".join(i.diagnostics for i in exc.issues)[:500]})
+                "problem": "; ".join(f"{i.code} at {', '.join(i.expression) or '(request)'}"
+                                     for i in exc.issues)[:500]})
         return outcome_response(exc.status, exc.issues, headers)
 
     @app.exception_handler(RequestValidationError)

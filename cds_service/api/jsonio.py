@@ -36,6 +36,10 @@ async def read_json(request: Request, *, max_bytes: int, max_depth: int) -> Any:
     body = b"".join(chunks)
     if not body.strip():
         raise BadRequest("request body is empty; a JSON object is required")
+    if b"\\u0000" in body:
+        # FHIR strings cannot hold NUL, and PostgreSQL text cannot store it (a record write
+        # would fail after we had answered). A raw NUL byte is already invalid JSON.
+        raise BadRequest("JSON strings must not contain the NUL character (\\u0000)")
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -76,7 +76,7 @@ def render_policy(p: Policy, line_names: dict[str, str], document: str | None) -
         f"{q(d.statement)}" for lob, d in p.determinations.items())
     evidence = "".join(f'<h3 id="evidence-{escape(i.id)}">{escape(i.name)}</h3>{q(i.evidence)}'
                        for i in p.indications) + q(p.evidence_conclusion)
-    criteria = "".join(f"<p>{escape(label)}: {escape(value)}</p>" for label, value in (
+    criteria = "".join(f"<p>{escape(label)}: {escape(value.quote)}</p>" for label, value in (
         ("Medical criteria", p.medical_criteria), ("Prior authorization", p.prior_authorization))
         if value)
     return "".join((

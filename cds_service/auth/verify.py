@@ -110,8 +110,8 @@ class JwtAuthenticator:
             raise Unauthorized(f"jti must be a string of 1 to {MAX_JTI_CHARS} characters",
                                "claims")
         tenant = claims.get("tenant")
-        if tenant is not None and not isinstance(tenant, str):
-            raise Unauthorized("tenant must be a string", "claims")
+        if tenant is not None and not (isinstance(tenant, str) and 0 < len(tenant) <= 256):
+            raise Unauthorized("tenant must be a string of 1 to 256 characters", "claims")
         if client.tenant is not None and tenant != client.tenant:
             raise Unauthorized(f"tenant {_show(tenant)} not allowed for iss {_show(iss)}",
                                "claims")

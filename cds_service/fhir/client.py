@@ -35,6 +35,7 @@ from pydantic import SecretStr
 from cds_service import __version__
 from cds_service.auth.client import Client
 from cds_service.config import Settings
+from cds_service.fhir.coding import elements
 from cds_service.fhir.data import FetchFailed, next_link
 from cds_service.hooks.request import HookRequest
 
@@ -116,7 +117,7 @@ class FhirFetcher:
             if bundle is None or bundle.get("resourceType") != "Bundle":
                 got = bundle.get("resourceType") if bundle else "nothing"
                 raise FetchFailed(f"the {kind} search answered {got}, not a Bundle")
-            for entry in bundle.get("entry") or ():
+            for entry in elements(bundle.get("entry")):
                 resource = entry.get("resource") if isinstance(entry, dict) else None
                 search = entry.get("search") if isinstance(entry, dict) else None
                 if isinstance(search, dict) and search.get("mode") == "outcome":

@@ -23,6 +23,13 @@ _SYSTEM_ALIASES = {
 SYSTEM_LABELS = {CPT: "CPT", ICD10CM: "ICD-10-CM", SOPT: "SOPT"}
 
 
+def elements(value: Any) -> list[Any]:
+    """The items of a repeating FHIR element, as received: anything but a JSON array (a number,
+    a string, an object sent by mistake) has none. Input we have not validated is read only
+    through this, so a wrong shape cannot become a TypeError (a 500)."""
+    return value if isinstance(value, list) else []
+
+
 def canonical_system(system: str) -> str:
     return _SYSTEM_ALIASES.get(system, system)
 
@@ -57,7 +64,7 @@ def codings(concept: Any) -> Iterator[tuple[str, str]]:
     """(system, code) pairs of a CodeableConcept dict, skipping malformed codings."""
     if not isinstance(concept, dict):
         return
-    for coding in concept.get("coding") or ():
+    for coding in elements(concept.get("coding")):
         if isinstance(coding, dict):
             system, code = coding.get("system"), coding.get("code")
             if isinstance(system, str) and isinstance(code, str):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from cds_service.errors import PreconditionFailed
+from cds_service.fhir.coding import elements
 from cds_service.fhir.prefetch import Slot, expand, slot
 from cds_service.fhir.references import ResourceIndex, bundle_resources
 
@@ -34,7 +35,7 @@ def next_link(bundle: dict[str, Any]) -> str | None:
     """The ``next`` page URL of a Bundle (FHIR R4 §Paging), if any."""
     if bundle.get("resourceType") != "Bundle":
         return None
-    for link in bundle.get("link") or ():
+    for link in elements(bundle.get("link")):
         if isinstance(link, dict) and link.get("relation") == "next":
             url = link.get("url")
             return url if isinstance(url, str) and url else None

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from cds_service.fhir.coding import codings
+from cds_service.fhir.coding import codings, elements
 
 # Da Vinci CRD 2.2: candidate billing codes on a clinically coded order (on ServiceRequest.code).
 BILLING_OPTIONS = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-billing-options"
@@ -45,7 +45,7 @@ class Order:
         if isinstance(code, dict):
             if isinstance(code.get("text"), str) and code["text"]:
                 return str(code["text"])
-            for coding in code.get("coding") or ():
+            for coding in elements(code.get("coding")):
                 if isinstance(coding, dict) and isinstance(coding.get("display"), str):
                     return str(coding["display"])
         return self.resource_type
@@ -66,6 +66,6 @@ def order_codes(resource: dict[str, Any]) -> Iterator[tuple[str, str]]:
     code = resource.get("code")
     yield from codings(code)
     if isinstance(code, dict):
-        for ext in code.get("extension") or ():
+        for ext in elements(code.get("extension")):
             if isinstance(ext, dict) and ext.get("url") == BILLING_OPTIONS:
                 yield from codings(ext.get("valueCodeableConcept"))

@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from cds_service.fhir.coding import elements
+
 
 def bundle_resources(value: Any) -> Iterator[dict[str, Any]]:
     """Resources of a Bundle, or the value itself when it is a single resource."""
     if not isinstance(value, dict):
         return
     if value.get("resourceType") == "Bundle":
-        for entry in value.get("entry") or ():
+        for entry in elements(value.get("entry")):
             if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
                 yield entry["resource"]
     elif isinstance(value.get("resourceType"), str):
@@ -37,7 +39,7 @@ class ResourceIndex:
 
     def add_bundle(self, value: Any) -> None:
         if isinstance(value, dict) and value.get("resourceType") == "Bundle":
-            for entry in value.get("entry") or ():
+            for entry in elements(value.get("entry")):
                 if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
                     full_url = entry.get("fullUrl")
                     self.add(entry["resource"], full_url if isinstance(full_url, str) else None)
@@ -61,7 +63,7 @@ class ResourceIndex:
 
 
 def contained(resource: dict[str, Any], local_id: str) -> dict[str, Any] | None:
-    for item in resource.get("contained") or ():
+    for item in elements(resource.get("contained")):
         if isinstance(item, dict) and item.get("id") == local_id:
             return item
     return None

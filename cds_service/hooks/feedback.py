@@ -8,10 +8,12 @@ unknown fields are ignored, and a timestamp without a zone is read as UTC (2.0 a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cds_service.store.clock import to_utc
 
 MAX_ITEMS = 1000
 
@@ -55,7 +57,7 @@ class FeedbackItem(_Lenient):
     @field_validator("outcome_timestamp")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return to_utc(value)
 
     @model_validator(mode="after")
     def _accepted_names_suggestions(self) -> FeedbackItem:

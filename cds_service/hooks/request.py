@@ -76,7 +76,7 @@ class OrderSelectContext(OrderSignContext):
 class HookRequest(_Lenient):
     hook: str = _NONEMPTY
     hook_instance: str = Field(alias="hookInstance", min_length=1, max_length=512)
-    fhir_server: str | None = Field(default=None, alias="fhirServer")
+    fhir_server: str | None = Field(default=None, alias="fhirServer", max_length=2048)
     fhir_authorization: FhirAuthorization | None = Field(default=None, alias="fhirAuthorization")
     context: dict[str, Any]
     prefetch: dict[str, Any] | None = None

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from cds_service.fhir.coding import SYSTEM_LABELS, any_match, codings
+from cds_service.fhir.coding import SYSTEM_LABELS, any_match, codings, elements
+from cds_service.fhir.references import reference_of
 from cds_service.payer.models import Identifier, LineOfBusiness, PayerConfig
 
 COVERAGE_CLASS = "http://terminology.hl7.org/CodeSystem/coverage-class"
@@ -30,6 +31,24 @@ def is_active(coverage: dict[str, Any]) -> bool:
             and coverage.get("status", "active") == "active")
 
 
+def applies(coverage: dict[str, Any], patient_id: str, today: str) -> bool:
+    """The Coverage is the patient's and in force today (``today`` as YYYY-MM-DD). A reference
+    to another patient, or a period ended or not yet begun, rules it out; what cannot be told
+    (a contained or logical beneficiary, no period) does not."""
+    ref = reference_of(coverage.get("beneficiary"))
+    if ref and "/Patient/" in f"/{ref}" and ref.rsplit("/", 1)[-1] != patient_id:
+        return False
+    period = coverage.get("period")
+    if isinstance(period, dict):
+        # FHIR dates may be partial (2026, 2026-11): compare today at the same precision.
+        end, start = period.get("end"), period.get("start")
+        if isinstance(end, str) and end and today[:len(end[:10])] > end[:10]:
+            return False
+        if isinstance(start, str) and start and today[:len(start[:10])] < start[:10]:
+            return False
+    return True
+
+
 def line_of_business(payer: PayerConfig, coverage: dict[str, Any]) -> LineResult:
     types = list(codings(coverage.get("type")))
     classes = list(_classes(coverage))
@@ -46,7 +65,7 @@ def line_of_business(payer: PayerConfig, coverage: dict[str, Any]) -> LineResult
 
 
 def _classes(coverage: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    for item in coverage.get("class") or ():
+    for item in elements(coverage.get("class")):
         if not isinstance(item, dict) or not isinstance(item.get("value"), str):
             continue
         for system, code in codings(item.get("type")):
@@ -57,7 +76,7 @@ def _classes(coverage: dict[str, Any]) -> Iterator[tuple[str, str]]:
 def payor_identifiers(payor: dict[str, Any], organization: dict[str, Any] | None,
                       ) -> Iterator[tuple[str, str]]:
     """(system, value) pairs naming a payer: on the Reference itself or on the Organization."""
-    for source in (payor.get("identifier"), *((organization or {}).get("identifier") or ())):
+    for source in (payor.get("identifier"), *elements((organization or {}).get("identifier"))):
         if isinstance(source, dict):
             system, value = source.get("system"), source.get("value")
             if isinstance(system, str) and isinstance(value, str):

@@ -100,8 +100,8 @@ class Policy(_Strict):
     card_topic: CardTopic
     source: Source = Source()
     overview: Quote | None = None
-    medical_criteria: str | None = None
-    prior_authorization: str | None = None
+    medical_criteria: Quote | None = None
+    prior_authorization: Quote | None = None
     codes: list[ProcedureCode] = Field(min_length=1)
     determinations: dict[str, Determination] = Field(min_length=1)
     coverage_note: Quote | None = None
@@ -125,8 +125,8 @@ class Policy(_Strict):
     def quotes(self) -> dict[str, Quote]:
         """Every quoted field by its path in the file, for the verbatim check."""
         found: dict[str, Quote] = {}
-        for name in ("overview", "coverage_note", "evidence_conclusion", "member_liability",
-                     "disclaimer"):
+        for name in ("overview", "medical_criteria", "prior_authorization", "coverage_note",
+                     "evidence_conclusion", "member_liability", "disclaimer"):
             value = getattr(self, name)
             if value is not None:
                 found[name] = value

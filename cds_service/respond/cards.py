@@ -56,7 +56,7 @@ def detail(f: Finding) -> str:
     order = (f"**Order:** {md.escape(f.order.describe())} \u2014 {md.escape(f.code_label)} "
              f"{md.escape(f.code.display)}")
     if p.prior_authorization:
-        order += f". Prior authorization: {md.escape(p.prior_authorization)}"
+        order += f". Prior authorization: {md.escape(p.prior_authorization.quote)}"
     parts.append(order)
     return "\n\n".join(parts)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from cds_service.fhir.coding import elements
 from cds_service.hooks.response import Action
 from cds_service.respond.finding import Finding
 
@@ -45,7 +46,7 @@ def coverage_information(f: Finding, *, assertion_id: str, today: date,
 def build_action(f: Finding, *, assertion_id: str, today: date, crd_version: str) -> Action:
     resource = dict(f.order.resource)
     # Replace an earlier assertion for the same coverage, keep every other extension (§resp-37).
-    kept = [ext for ext in resource.get("extension") or ()
+    kept = [ext for ext in elements(resource.get("extension"))
             if not (isinstance(ext, dict) and ext.get("url") == COVERAGE_INFORMATION
                     and _coverage_of(ext) == f.coverage_reference)]
     resource["extension"] = [
@@ -62,7 +63,7 @@ def build_action(f: Finding, *, assertion_id: str, today: date, crd_version: str
 
 
 def _coverage_of(ext: dict[str, Any]) -> str | None:
-    for sub in ext.get("extension") or ():
+    for sub in elements(ext.get("extension")):
         if isinstance(sub, dict) and sub.get("url") == "coverage":
             ref = sub.get("valueReference")
             return ref.get("reference") if isinstance(ref, dict) else None

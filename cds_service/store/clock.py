@@ -17,4 +17,13 @@ def parse_since(value: str) -> datetime:
     """An ISO 8601 date-time (UTC when it names no zone) or a date (its midnight UTC);
     ValueError otherwise."""
     parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return to_utc(parsed)
+
+
+def to_utc(value: datetime) -> datetime:
+    """UTC (a value naming no zone is taken as UTC); ValueError when the shift leaves the
+    representable years (0001-01-01T00:00+01:00 has no UTC datetime)."""
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date-time out of range") from None

@@ -114,12 +114,10 @@ def save_feedback(conn: Connection, records: list[FeedbackRecord],
         # RETURNING rather than rowcount: psycopg reports -1 for a skipped ON CONFLICT insert.
         stored += result.first() is not None
     if unknown:
-        # Card uuids are our own random ids, no patient data; a few help support find the EHR's
-        # mix-up (a card of another service, or one from before records were on).
+        # Only the count: for an unknown card the "uuid" is whatever the client sent, which need
+        # not be one of our random ids. The items are stored, flagged, for support to look at.
         log.info("feedback: %d item(s) name cards this service did not return", unknown,
-                 extra={"service": records[0].service_id,
-                        "cards": sorted({r.card_uuid for r in records
-                                         if (r.service_id, r.card_uuid) not in known})[:10]})
+                 extra={"service": records[0].service_id})
     return FeedbackResult(len(records), stored, len(records) - stored, unknown)
 
 
