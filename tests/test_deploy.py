@@ -51,3 +51,10 @@ def test_kustomization_lists_every_manifest_but_the_migration_job() -> None:
     listed = set(yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())["resources"])
     present = {p.name for p in DEPLOY.glob("*.yaml")} - {"kustomization.yaml"}
     assert present - listed == {"migrate-job.yaml"}
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = [f"CDS_{name.upper()}" for name in Settings.model_fields
+               if f"`CDS_{name.upper()}`" not in readme]
+    assert not missing
