@@ -7,6 +7,9 @@
     feedback.py  CDS Hooks feedback items: built from the wire model (pure), stored idempotently
     replay.py    the ReplayStore on the shared database
     stats.py     how clinicians reacted to our cards, per policy
+    retention.py purging records older than CDS_RETENTION_DAYS, in short batches
+    writer.py    the one writer thread per process: concurrent calls' writes, one commit
     service.py   ``Records``: what the running service uses (async; DB work off the event loop)
+    clock.py     UTC datetimes as the records keep them
     commands.py  ``cds-service db ...`` and ``cds-service records ...``
 """
