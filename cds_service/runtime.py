@@ -16,13 +16,14 @@ from cds_service.auth.client import Authenticator, Client
 from cds_service.auth.replay import MemoryReplayStore, ReplayStore
 from cds_service.auth.verify import build_authenticator
 from cds_service.config import Settings
+from cds_service.errors import ServiceError
 from cds_service.evaluate import Evaluation, Evaluator
 from cds_service.fhir.client import OutboundHTTP, fetcher_for
 from cds_service.fhir.data import Fetcher
 from cds_service.hooks.registry import ServiceDefinition
 from cds_service.hooks.request import HookRequest
 from cds_service.knowledge import Knowledge, load_knowledge
-from cds_service.store.records import decision_record
+from cds_service.store.records import decision_record, refusal_record
 from cds_service.store.service import Records
 
 log = logging.getLogger("cds_service")
@@ -85,6 +86,18 @@ class Runtime:
             return
         await self.records.record_decision(
             decision_record(service, request, client, evaluation, recorded_at=self.records.clock()))
+
+    async def record_refusal(self, service: ServiceDefinition, request: HookRequest | None,
+                             client: Client, error: ServiceError) -> None:
+        """Refused calls are kept too (CRD §found-37: every invocation and its response). If
+        that cannot be stored, the caller still gets its 4xx, and the log says why."""
+        if self.records is None:
+            return
+        try:
+            await self.records.record_decision(refusal_record(
+                service, request, client, error, recorded_at=self.records.clock()))
+        except Exception as exc:
+            log.error("refused call not recorded: %s", type(exc).__name__)
 
     async def readiness(self) -> dict[str, bool]:
         checks = {"policies": len(self.knowledge.policies) > 0}

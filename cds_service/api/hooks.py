@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from cds_service import metrics
 from cds_service.api.jsonio import JSONResponse, read_json
-from cds_service.errors import BadRequest, NotFound
+from cds_service.errors import BadRequest, NotFound, ServiceError
 from cds_service.evaluate import Evaluation
 from cds_service.hooks.registry import SERVICES, ServiceDefinition
 from cds_service.hooks.request import HookRequest
@@ -33,15 +33,20 @@ async def call_hook(service_id: str, request: Request) -> JSONResponse:
     service = service_or_404(service_id)
     audience = rt.settings.service_url(f"cds-services/{service_id}")
     client = await rt.authenticator.authenticate(request.headers.get("authorization"), [audience])
-    body = await read_json(request, max_bytes=rt.settings.max_body_bytes,
-                           max_depth=rt.settings.max_json_depth)
-    hook_request = parse_request(body)
-    hook_instance.set(hook_request.hook_instance)
-    if hook_request.hook != service.hook:
-        raise BadRequest(f"service {service.id!r} answers the {service.hook!r} hook, "
-                         f"not {hook_request.hook!r}", expression="hook")
-    fetcher = rt.fetcher_for(hook_request, client)
-    evaluation = await rt.evaluator.evaluate(hook_request, service, fetcher)
+    hook_request: HookRequest | None = None
+    try:
+        body = await read_json(request, max_bytes=rt.settings.max_body_bytes,
+                               max_depth=rt.settings.max_json_depth)
+        hook_request = parse_request(body)
+        hook_instance.set(hook_request.hook_instance)
+        if hook_request.hook != service.hook:
+            raise BadRequest(f"service {service.id!r} answers the {service.hook!r} hook, "
+                             f"not {hook_request.hook!r}", expression="hook")
+        fetcher = rt.fetcher_for(hook_request, client)
+        evaluation = await rt.evaluator.evaluate(hook_request, service, fetcher)
+    except ServiceError as exc:
+        await rt.record_refusal(service, hook_request, client, exc)
+        raise
     await rt.record(service, hook_request, client, evaluation)
     count_answer(service, evaluation)
     log.info("hook answered", extra={

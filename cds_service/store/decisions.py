@@ -28,6 +28,8 @@ def save_decision(conn: Connection, record: DecisionRecord) -> int:
         "fetched": list(record.fetched),
         "unmatched_orders": [_unmatched_json(o) for o in record.orders if o.policy_id is None]
         or None,
+        "status": record.status,
+        "problem": list(record.problem) if record.problem is not None else None,
     }).scalar_one()
     matched = [o for o in record.orders if o.policy_id is not None]
     if matched:
@@ -105,6 +107,8 @@ def load_decision(conn: Connection, decision_id: int) -> dict[str, Any] | None:
         "hookInstance": head["hook_instance"],
         "service": head["service_id"],
         "hook": head["hook"],
+        "status": head["status"],
+        **_drop_none({"problem": head["problem"]}),
         "client": _drop_none({"iss": head["client_iss"], "tenant": head["client_tenant"],
                               "jti": head["client_jti"]}),
         **_drop_none({"fhirServer": head["fhir_server"]}),

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from cds_service.auth.client import Client
+from cds_service.errors import ServiceError
 from cds_service.evaluate import Evaluation
 from cds_service.fhir.orders import order_codes
 from cds_service.hooks.registry import ServiceDefinition
@@ -81,6 +82,8 @@ class DecisionRecord:
     orders: tuple[OrderRecord, ...]
     cards: tuple[CardRecord, ...]
     assertions: tuple[AssertionRecord, ...]
+    status: int = 200
+    problem: tuple[dict[str, Any], ...] | None = None
 
 
 def decision_record(service: ServiceDefinition, request: HookRequest, client: Client,
@@ -139,6 +142,29 @@ def decision_record(service: ServiceDefinition, request: HookRequest, client: Cl
         orders=tuple(orders),
         cards=cards,
         assertions=tuple(assertions),
+    )
+
+
+def refusal_record(service: ServiceDefinition, request: HookRequest | None, client: Client,
+                   error: ServiceError, *, recorded_at: datetime) -> DecisionRecord:
+    """A call we answered with a 4xx after authenticating the caller. Issue codes and element
+    paths are kept, never diagnostics text (it can quote what the caller sent)."""
+    return DecisionRecord(
+        recorded_at=recorded_at,
+        hook_instance=request.hook_instance if request else "",
+        service_id=service.id,
+        hook=request.hook if request else service.hook,
+        client_iss=client.iss,
+        client_tenant=client.tenant,
+        client_jti=client.jti,
+        fhir_server=request.fhir_server if request else None,
+        options={},
+        fetched=(),
+        orders=(),
+        cards=(),
+        assertions=(),
+        status=error.status,
+        problem=tuple({"code": i.code, "expression": list(i.expression)} for i in error.issues),
     )
 
 

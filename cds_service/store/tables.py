@@ -89,6 +89,10 @@ decision = Table(
     # Orders in scope that no policy matched: [{position, resourceType, id?, codes}]. Kept here,
     # one value instead of a row each, since nobody queries them by column (revision 0002).
     Column("unmatched_orders", JSON()),
+    # The HTTP status answered: 200, or the 4xx of a refused call, with its OperationOutcome's
+    # issues as [{code, expression}] (revision 0003).
+    Column("status", Integer, nullable=False, server_default="200"),
+    Column("problem", JSON()),
 )
 
 decision_order = Table(
