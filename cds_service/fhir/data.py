@@ -52,6 +52,8 @@ class RequestData:
         self.fetcher = fetcher
         self.fetched: list[str] = []
         """Relative URLs queried on the EHR's server, for the decision record."""
+        self._resolved: dict[str, list[dict[str, Any]]] = {}
+        """Prefetch keys already resolved: every matched order asks for the coverage."""
         self.index = ResourceIndex()
         for entry in entries:
             full_url = entry.get("fullUrl")
@@ -61,7 +63,13 @@ class RequestData:
 
     async def prefetched(self, key: str) -> list[dict[str, Any]]:
         """Resources for one of our prefetch keys, querying the EHR when the client did not
-        satisfy it. An empty list means the client (or the server) found nothing."""
+        satisfy it (once per call). An empty list means the client (or the server) found
+        nothing."""
+        if key not in self._resolved:
+            self._resolved[key] = await self._resolve(key)
+        return self._resolved[key]
+
+    async def _resolve(self, key: str) -> list[dict[str, Any]]:
         state, value = slot(self.prefetch, key)
         if state is Slot.PRESENT:
             return await self._all_pages(key, value)
