@@ -1,8 +1,12 @@
 """One hook call from validated request to answer: the decision core shared by the API and the CLI.
 
-    context -> orders in scope -> policy match (pure) -> validate matched orders (R4B)
-    -> coverage, payer, line of business, indication (prefetch or EHR query) -> findings
-    -> cards and coverage-information actions (pure) -> client options -> response
+    context -> orders in scope (hooks.scope) -> policy match (pure) -> validate matched orders
+    -> the member's Coverage, payer, line of business, indication (prefetch or EHR query)
+    -> findings -> cards and coverage-information actions (pure) -> client options -> response
+
+Coverage information: on a CRD primary hook every in-scope order gets one (CRD 2.2 §hook-16,
+§resp-26), on order-select only the orders a policy matches; a Coverage that cannot be used is a
+400 (CRD 2.2 hooks.md, error handling).
 """
 
 from __future__ import annotations
@@ -16,20 +20,26 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cds_service.errors import BadRequest
+from cds_service.errors import BadRequest, PreconditionFailed
 from cds_service.fhir.coding import codings, elements
 from cds_service.fhir.data import Fetcher, RequestData
-from cds_service.fhir.orders import Order, order_codes, orders_in_scope
+from cds_service.fhir.orders import ORDER_TYPES, Order, referenced, walk
 from cds_service.fhir.references import reference_of
 from cds_service.fhir.validate import validate_resource
-from cds_service.hooks.registry import PREFETCH, ServiceDefinition
-from cds_service.hooks.request import HookRequest, OrderSelectContext, OrderSignContext
+from cds_service.hooks.registry import ServiceDefinition
+from cds_service.hooks.request import HookRequest, PatientContext
 from cds_service.hooks.response import Action, Card, HookResponse
+from cds_service.hooks.scope import bundle_entries, orders_in_scope
 from cds_service.knowledge import Knowledge
 from cds_service.payer import coverage as cov
 from cds_service.policy.models import Policy, ProcedureCode
 from cds_service.respond.cards import build_card
-from cds_service.respond.coverage_info import build_action
+from cds_service.respond.coverage_info import (
+    Assertion,
+    already_asserted,
+    build_action,
+    coverage_information,
+)
 from cds_service.respond.finding import Finding
 from cds_service.respond.options import Options, read_options
 
@@ -60,8 +70,10 @@ class Evaluation:
     orders: list[Order]
     findings: list[Finding] = field(default_factory=list)
     cards: list[tuple[Finding, Card]] = field(default_factory=list)
-    actions: list[tuple[Finding, Action, str]] = field(default_factory=list)
-    """Each coverage-information action with its coverage-assertion-id."""
+    actions: list[tuple[Assertion, Action, str]] = field(default_factory=list)
+    """Each coverage-information action with what it asserts and its coverage-assertion-id."""
+    assertions: dict[int, Assertion] = field(default_factory=dict)
+    """What was asserted on each order (by order index), sent or already on the order."""
     fetched: list[str] = field(default_factory=list)
     options: Options = field(default_factory=Options)
 
@@ -93,38 +105,71 @@ class Evaluator:
 
     async def evaluate(self, request: HookRequest, service: ServiceDefinition,
                        fetcher: Fetcher | None) -> Evaluation:
-        context = read_context(service, request.context)
-        selections = context.selections if isinstance(context, OrderSelectContext) else None
-        orders = orders_in_scope(context.entries(), selections)
+        read_context(service, request.context)
         options = read_options(request.extension)
-        matches = [(o, *m) for o in orders if (m := self.match(o)) is not None]
+        data = RequestData(context=request.context,
+                           entries=bundle_entries(service, request.context),
+                           prefetch=request.prefetch, templates=service.prefetch,
+                           fetcher=fetcher)
+        orders = await orders_in_scope(service, request.context, data)
+        matches: dict[int, tuple[Policy, ProcedureCode]] = {}
+        for order in orders:
+            found = self.match(await self.codes(order, data))
+            if found is not None:
+                matches[order.index] = found
         empty = HookResponse(cards=[], system_actions=[] if service.primary else None)
         evaluation = Evaluation(empty, orders, options=options)
-        if not matches:
+        # In scope for coverage information: the CRD request types (the extension's context).
+        asserted = [o for o in orders if o.index in matches
+                    or (service.primary and options.coverage_info
+                        and o.resource_type in ORDER_TYPES)]
+        if not asserted and not matches:
+            evaluation.fetched = data.fetched
             return evaluation
-        for order, _, _ in matches:
-            validate_resource(order.resource, order.path)
-        data = RequestData(context=request.context, entries=context.entries(),
-                           prefetch=request.prefetch, templates=PREFETCH, fetcher=fetcher)
-        for order, policy, code in matches:
-            evaluation.findings.append(await self.finding(order, policy, code, data))
+        for order in orders:
+            if order.index in matches:
+                validate_resource(order.resource, order.path)
+        for order in asserted:
+            try:
+                coverage = await self.coverage(order, data)
+            except PreconditionFailed:
+                if matches:
+                    raise
+                # Nothing matched and the client neither sent the Coverage nor lets us query
+                # it: the orders get no assertion (it needs a Coverage, CRD §1.6) rather than
+                # the clinician a 412 about orders the payer has nothing to say on.
+                break
+            coverage.check_id()
+            finding = None
+            if order.index in matches:
+                finding = await self.finding(order, *matches[order.index], coverage, data)
+                evaluation.findings.append(finding)
+            if coverage.reference is not None:
+                evaluation.assertions[order.index] = self.assertion(order, finding, coverage)
         evaluation.fetched = data.fetched
         self.respond(evaluation, service)
         return evaluation
 
-    def match(self, order: Order) -> tuple[Policy, ProcedureCode] | None:
-        if order.resource_type != "ServiceRequest":
-            return None
-        for system, code in order_codes(order.resource):
+    async def codes(self, order: Order, data: RequestData) -> list[tuple[str, str]]:
+        """The order's codes, with those of resources it names its product by (a
+        DeviceRequest's Device, a MedicationRequest's Medication)."""
+        found = order.codes()
+        for resource in (order.resource, order.via):
+            for ref, path in referenced(resource) if resource else ():
+                target = await data.resolve(ref, resource)
+                for concept in walk(target, path) if target else ():
+                    found += codings(concept)
+        return found
+
+    def match(self, codes: list[tuple[str, str]]) -> tuple[Policy, ProcedureCode] | None:
+        for system, code in codes:
             found = self.knowledge.policies.by_code(system, code)
             if found:
                 return found
         return None
 
     async def finding(self, order: Order, policy: Policy, code: ProcedureCode,
-                      data: RequestData) -> Finding:
-        coverage = await self.coverage(order, data)
-        coverage.check_id()
+                      coverage: Coverage, data: RequestData) -> Finding:
         line, basis = None, coverage.basis
         if coverage.resource is not None:
             result = cov.line_of_business(self.knowledge.payer, coverage.resource)
@@ -142,15 +187,35 @@ class Evaluator:
             policy_lines=self.knowledge.lines_for(policy),
         )
 
+    def assertion(self, order: Order, f: Finding | None, coverage: Coverage) -> Assertion:
+        """What the payer asserts on the order: the policy's determination for the member's
+        line of business; ``indeterminate`` when a policy matched but the line is unknown; the
+        payer file's assertion when no policy matched."""
+        assert coverage.reference is not None
+        payer = self.knowledge.payer
+        if f is None:
+            rule = payer.unmatched_orders
+            return Assertion(order, coverage.reference, rule.covered, rule.pa_needed,
+                             tuple(rule.info_needed), rule.reason)
+        det = f.determination
+        if det is None:
+            covered, reason, phrase = "indeterminate", payer.unknown_plan_reason, None
+        else:
+            covered, reason, phrase = det.covered, det.statement.quote, det.phrase
+        return Assertion(order, coverage.reference, covered, reason=reason, phrase=phrase,
+                         billing_codes=(f.code,), policy_url=f.policy_url,
+                         policy_id=f.policy.id, policy_version=f.policy.version)
+
     async def coverage(self, order: Order, data: RequestData) -> Coverage:
-        """The member's active coverage with this payer; the order's own ``insurance`` wins."""
+        """The member's one active Coverage with this payer; the order's own ``insurance``
+        wins over the prefetched or queried one."""
         candidates: list[dict[str, Any]] = []
         for item in elements(order.resource.get("insurance")):
             ref = reference_of(item)
             found = await data.resolve(ref, order.resource) if ref else None
             if found is not None and found.get("resourceType") == "Coverage":
                 candidates.append(found)
-        source = "ServiceRequest.insurance"
+        source = f"{order.resource_type}.insurance"
         if not candidates:
             candidates = [r for r in await data.prefetched("coverage")
                           if r.get("resourceType") == "Coverage"]
@@ -159,20 +224,19 @@ class Evaluator:
         today = self.today().isoformat()
         active = [c for c in candidates
                   if cov.is_active(c) and cov.applies(c, patient_id, today)]
-        if not active:
-            return Coverage(None, f"{source}: no active Coverage")
         payer = self.knowledge.payer
+        if not active:
+            if payer.member_without_coverage == "card":
+                return Coverage(None, f"{source}: no active Coverage")
+            raise cov.no_coverage(source)
         if payer.identifiers:
-            active = [c for c in active if cov.is_ours(payer, await self.payor_ids(c, data))]
+            named = [(c, await self.payor_ids(c, data)) for c in active]
+            active = [c for c, ids in named if cov.is_ours(payer, ids)]
             if not active:
-                raise BadRequest(
-                    "The member's Coverage does not name this payer (Coverage.payor identifier "
-                    f"expected: {cov.describe_identifiers(payer.identifiers)}); this endpoint "
-                    "handles only its own members (Da Vinci CRD 2.2).",
-                    expression="Coverage.payor")
-        # Several active coverages: the primary one (lowest Coverage.order) decides.
-        active.sort(key=lambda c: c["order"] if isinstance(c.get("order"), int) else 1 << 30)
-        return Coverage(active[0], f"{source}: {len(active)} active Coverage(s)")
+                raise cov.not_ours(payer, any(ids for _, ids in named))
+        if len(active) > 1:
+            raise cov.several(len(active))
+        return Coverage(active[0], f"{source}: 1 active Coverage")
 
     async def payor_ids(self, coverage: dict[str, Any], data: RequestData) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
@@ -206,17 +270,25 @@ class Evaluator:
                                   source_url=self.policies_url)
                 cards.append(card)
                 evaluation.cards.append((f, card))
-            if options.coverage_info and f.determination and f.coverage_reference:
+        if options.coverage_info:
+            for order in evaluation.orders:
+                a = evaluation.assertions.get(order.index)
+                if a is None:
+                    continue
+                a = a.for_version(options.crd_version)
                 assertion_id = self.new_id()
-                action = build_action(f, assertion_id=assertion_id, today=today,
-                                      crd_version=options.crd_version)
+                extension = coverage_information(a, assertion_id=assertion_id, today=today,
+                                                 crd_version=options.crd_version)
+                if already_asserted(order.resource, extension):
+                    continue
+                action = build_action(a, extension=extension, payer=self.knowledge.payer.name)
                 actions.append(action)
-                evaluation.actions.append((f, action, assertion_id))
+                evaluation.actions.append((a, action, assertion_id))
         evaluation.response = HookResponse(
             cards=cards, system_actions=actions if (actions or service.primary) else None)
 
 
-def read_context(service: ServiceDefinition, context: dict[str, Any]) -> OrderSignContext:
+def read_context(service: ServiceDefinition, context: dict[str, Any]) -> PatientContext:
     try:
         return service.context_model.model_validate(context)
     except ValidationError as exc:

@@ -57,7 +57,7 @@ def _cross_check(knowledge: Knowledge, policy: Policy) -> list[str]:
         return problems
     # Every summary this policy can produce must fit CDS Hooks' < 140 characters.
     lines = knowledge.lines_for(policy)
-    order = Order(0, {"resourceType": "ServiceRequest"})
+    order = Order(0, {"resourceType": "ServiceRequest"}, "")
     for code in policy.codes:
         for line in [None, *(line for line, _ in lines)]:
             f = Finding(order, policy, code, True, "Coverage/x", line, "", (), "", lines)

@@ -114,18 +114,42 @@ def test_unknown_fields_and_extensions_are_ignored(client: TestClient) -> None:
     assert len(response.json()["cards"]) == 1
 
 
-@pytest.mark.parametrize("resource_type", ["NotAResource", "DeviceRequest", "VisionPrescription",
-                                           "Basic"])
-def test_orders_of_other_or_unknown_types_get_no_guidance(
-        client: TestClient, resource_type: str) -> None:
+def _with_odd_order(resource_type: str) -> dict[str, Any]:
     body = example("order-sign-unrelated-orders")
     body["context"]["draftOrders"]["entry"].append(
         {"resource": {"resourceType": resource_type, "id": "odd", "status": "draft",
+                      "intent": "order",
                       "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt",
                                            "code": "47383"}]}}})
-    response = call(client, body)
+    return body
+
+
+def _asserted_orders(answer: dict[str, Any]) -> list[str]:
+    return [f"{a['resource']['resourceType']}/{a['resource']['id']}"
+            for a in answer["systemActions"]]
+
+
+@pytest.mark.parametrize("resource_type", ["NotAResource", "Basic", "Observation"])
+def test_resources_that_are_not_crd_orders_get_no_guidance_and_no_assertion(
+        client: TestClient, resource_type: str) -> None:
+    response = call(client, _with_odd_order(resource_type))
     assert response.status_code == 200
-    assert response.json() == {"cards": [], "systemActions": []}
+    answer = response.json()
+    assert answer["cards"] == []
+    assert f"{resource_type}/odd" not in _asserted_orders(answer)
+    assert len(answer["systemActions"]) == 3  # the three CRD orders of the example
+
+
+@pytest.mark.parametrize("resource_type", ["DeviceRequest", "VisionPrescription"])
+def test_a_code_in_an_element_the_order_type_does_not_use_is_not_matched(
+        client: TestClient, resource_type: str) -> None:
+    # DeviceRequest and VisionPrescription have no ``code``: the CPT there is not what they
+    # order, so no policy matches, and the order gets the payer's unmatched assertion.
+    response = call(client, _with_odd_order(resource_type))
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["cards"] == []
+    assert f"{resource_type}/odd" in _asserted_orders(answer)
 
 
 def test_invalid_matched_service_request_gets_400_with_its_location(client: TestClient) -> None:

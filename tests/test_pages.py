@@ -9,15 +9,17 @@ from fastapi.testclient import TestClient
 from tests.support import call, example
 
 
-def test_discovery_lists_order_select_and_order_sign_with_coverage_prefetch(
+def test_discovery_lists_every_hook_we_answer_with_patient_and_coverage_prefetch(
         make_client: Callable[..., TestClient]) -> None:
     client = make_client(discovery_public=True)
     services = {s["hook"]: s for s in client.get("/cds-services").json()["services"]}
-    assert set(services) == {"order-select", "order-sign"}
-    for service in services.values():
-        assert service["prefetch"] == {
-            "patient": "Patient/{{context.patientId}}",
-            "coverage": "Coverage?patient={{context.patientId}}&status=active"}
+    assert set(services) == {"order-select", "order-sign", "appointment-book", "order-dispatch"}
+    standard = {"patient": "Patient/{{context.patientId}}",
+                "coverage": "Coverage?patient={{context.patientId}}&status=active"}
+    for hook, service in services.items():
+        assert service["prefetch"].items() >= standard.items()
+        if hook in ("order-select", "order-sign"):
+            assert service["prefetch"] == standard
         assert service["usageRequirements"]
         options = {o["code"]: o for o in service["extension"]["davinci-crd.configuration-options"]}
         assert set(options) == {"coverage-info", "guideline", "max-cards"}

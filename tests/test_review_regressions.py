@@ -70,9 +70,8 @@ def test_values_a_database_cannot_store_get_400(
 def test_coverage_of_another_patient_is_not_the_members(client: TestClient) -> None:
     body = example(SIGN)
     set_coverage(body, beneficiary={"reference": "Patient/someone-else"})
-    card = call(client, body).json()["cards"][0]
-    assert card["indicator"] == "info"
-    assert "No active coverage was found for this member." in card["detail"]
+    outcome = assert_outcome(call(client, body), 400)
+    assert "No active Coverage for the member" in outcome["issue"][0]["diagnostics"]
 
 
 @pytest.mark.parametrize(("period", "in_force"), [
@@ -86,8 +85,12 @@ def test_coverage_period_must_include_today(client: TestClient, period: dict[str
                                             in_force: bool) -> None:
     body = example(SIGN)
     set_coverage(body, period=period)
-    card = call(client, body).json()["cards"][0]
-    assert (card["indicator"] == "warning") is in_force
+    response = call(client, body)
+    if in_force:
+        assert response.json()["cards"][0]["indicator"] == "warning"
+    else:
+        # Not in force today: no active Coverage, a 400 (Da Vinci CRD 2.2 hooks.md).
+        assert_outcome(response, 400)
 
 
 def test_refusals_log_paths_not_the_values_sent(client: TestClient,

@@ -62,9 +62,8 @@ def count_answer(service: ServiceDefinition, evaluation: Evaluation) -> None:
     for finding, _ in evaluation.cards:
         det = finding.determination
         metrics.CARDS.labels(finding.policy.id, det.phrase if det else "plan unknown").inc()
-    for finding, _, _ in evaluation.actions:
-        det = finding.determination
-        metrics.ACTIONS.labels(finding.policy.id, det.covered if det else "").inc()
+    for assertion, _, _ in evaluation.actions:
+        metrics.ACTIONS.labels(assertion.policy_id or "", assertion.covered).inc()
 
 
 def parse_request(body: dict[str, object]) -> HookRequest:

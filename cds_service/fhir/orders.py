@@ -1,4 +1,11 @@
-"""Draft orders in scope for a hook call, read from plain dicts (pure).
+"""The orders a hook call asks about, and where each CRD request type carries its codes (pure).
+
+``ORDER_TYPES`` is the one table of order types: adding a type is adding a row. Each row names
+the elements holding the CodeableConcepts a policy may match (Da Vinci CRD 2.2 profiles:
+profile-servicerequest ``code``, profile-devicerequest ``codeCodeableConcept``, ...), the
+references whose target's codes count too (a DeviceRequest's Device, a MedicationRequest's
+Medication), and, for an Appointment, the request it is ``basedOn``: CRD 2.2 (hooks.md,
+appointment-book) puts the coverage information on that request rather than on the Appointment.
 
 Reading codes with a dict walk costs microseconds; full R4B validation (~0.6 ms per order) is
 kept for the orders a policy actually matches (see ``fhir.validate``).
@@ -14,13 +21,133 @@ from cds_service.fhir.coding import codings, elements
 
 # Da Vinci CRD 2.2: candidate billing codes on a clinically coded order (on ServiceRequest.code).
 BILLING_OPTIONS = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-billing-options"
+# R4 CommunicationRequest.payload has no coded content; CRD 2.2 profile-communicationrequest uses
+# the R5 cross-version extension for it (the IG's CRDServiceRequest3 example).
+R5_PAYLOAD_CONTENT = ("http://hl7.org/fhir/5.0/StructureDefinition/"
+                      "extension-CommunicationRequest.payload.content[x]")
+
+
+@dataclass(frozen=True)
+class Ext:
+    """A path step selecting the ``value[x]`` holders among an element's extensions by URL."""
+
+    url: str
+
+
+Step = str | Ext
+Path = tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class OrderType:
+    codes: tuple[Path, ...]
+    """Paths to the CodeableConcepts naming what is ordered (repeating elements are walked)."""
+    name: Path = ()
+    """Where a clinician's name for the order is, when not the first code path."""
+    references: tuple[tuple[Path, Path], ...] = ()
+    """(reference element, code path in its target): codes that live on a referenced resource."""
+    fulfils: Path | None = None
+    """Reference to the request this resource carries out: that request receives the coverage
+    information, and its codes count for matching too."""
+
+
+def _code(element: str) -> tuple[Path, ...]:
+    return ((element,), (element, Ext(BILLING_OPTIONS), "valueCodeableConcept"))
+
+
+ORDER_TYPES: dict[str, OrderType] = {
+    "ServiceRequest": OrderType(codes=_code("code")),
+    "DeviceRequest": OrderType(codes=_code("codeCodeableConcept"),
+                               references=((("codeReference",), ("type",)),)),
+    "MedicationRequest": OrderType(codes=(("medicationCodeableConcept",),),
+                                   references=((("medicationReference",), ("code",)),)),
+    "NutritionOrder": OrderType(codes=(("oralDiet", "type"), ("supplement", "productType"),
+                                       ("enteralFormula", "baseFormulaType"),
+                                       ("enteralFormula", "additiveType"))),
+    "VisionPrescription": OrderType(codes=(("lensSpecification", "product"),)),
+    "CommunicationRequest": OrderType(
+        codes=(("payload", Ext(R5_PAYLOAD_CONTENT), "valueCodeableConcept"), ("category",))),
+    "Appointment": OrderType(codes=(("serviceType",), ("appointmentType",)),
+                             fulfils=("basedOn",)),
+}
+
+
+def walk(value: Any, path: Path) -> Iterator[Any]:
+    """Every value at ``path`` under ``value``, flattening repeating elements; wrong shapes
+    (a string where an object belongs) have no values rather than raising."""
+    if not path:
+        yield from (v for v in (value if isinstance(value, list) else [value]) if v is not None)
+        return
+    step, rest = path[0], path[1:]
+    for item in value if isinstance(value, list) else [value]:
+        if not isinstance(item, dict):
+            continue
+        if isinstance(step, Ext):
+            for ext in elements(item.get("extension")):
+                if isinstance(ext, dict) and ext.get("url") == step.url:
+                    yield from walk(ext, rest)
+        else:
+            yield from walk(item.get(step), rest)
+
+
+def order_type(resource: dict[str, Any]) -> OrderType | None:
+    return ORDER_TYPES.get(str(resource.get("resourceType")))
+
+
+def order_codes(resource: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(system, code) of every coding naming what the order asks for."""
+    row = order_type(resource)
+    for path in row.codes if row else ():
+        for concept in walk(resource, path):
+            yield from codings(concept)
+
+
+def referenced(resource: dict[str, Any]) -> Iterator[tuple[str, Path]]:
+    """(reference, code path in the target) of the order's code-bearing references."""
+    row = order_type(resource)
+    for ref_path, code_path in row.references if row else ():
+        for ref in walk(resource, ref_path):
+            if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
+                yield ref["reference"], code_path
+
+
+def fulfilled_requests(resource: dict[str, Any]) -> list[str]:
+    """References to the requests this resource carries out (an Appointment's ``basedOn``)."""
+    row = order_type(resource)
+    if row is None or row.fulfils is None:
+        return []
+    return [ref["reference"] for ref in walk(resource, row.fulfils)
+            if isinstance(ref, dict) and isinstance(ref.get("reference"), str)]
+
+
+def describe(resource: dict[str, Any]) -> str:
+    """How a clinician knows the order: the text of its first code, else a coding's display."""
+    row = order_type(resource)
+    paths = ((row.name, *row.codes) if row.name else row.codes) if row else ()
+    for path in paths:
+        for concept in walk(resource, path):
+            if not isinstance(concept, dict):
+                continue
+            if isinstance(concept.get("text"), str) and concept["text"]:
+                return str(concept["text"])
+            for coding in elements(concept.get("coding")):
+                if isinstance(coding, dict) and isinstance(coding.get("display"), str) \
+                        and coding["display"]:
+                    return str(coding["display"])
+    return str(resource.get("resourceType"))
 
 
 @dataclass(frozen=True)
 class Order:
+    """One order in scope: ``resource`` receives the coverage information; ``via`` is the
+    resource the hook named when that differs (an Appointment booked for a ServiceRequest)."""
+
     index: int
-    """Position in draftOrders.entry, for error paths and stable ordering."""
+    """Position in the hook's list of orders, for records and stable ordering."""
     resource: dict[str, Any]
+    path: str
+    """Where the order is in the request, for error messages (a JSON path, or a reference)."""
+    via: dict[str, Any] | None = None
 
     @property
     def resource_type(self) -> str:
@@ -35,37 +162,12 @@ class Order:
     def reference(self) -> str | None:
         return f"{self.resource_type}/{self.id}" if self.id else None
 
-    @property
-    def path(self) -> str:
-        return f"context.draftOrders.entry[{self.index}].resource"
+    def codes(self) -> list[tuple[str, str]]:
+        """The order's codes, then those of the resource it was reached through."""
+        found = list(order_codes(self.resource))
+        if self.via is not None:
+            found += order_codes(self.via)
+        return list(dict.fromkeys(found))
 
     def describe(self) -> str:
-        """How a clinician knows the order: its text, else the first coding's display."""
-        code = self.resource.get("code")
-        if isinstance(code, dict):
-            if isinstance(code.get("text"), str) and code["text"]:
-                return str(code["text"])
-            for coding in elements(code.get("coding")):
-                if isinstance(coding, dict) and isinstance(coding.get("display"), str):
-                    return str(coding["display"])
-        return self.resource_type
-
-
-def orders_in_scope(entries: list[dict[str, Any]], selections: list[str] | None) -> list[Order]:
-    """order-sign evaluates every draft order; order-select only the ``selections``
-    (order-select hook: "Decision support should focus on the 'selected' orders")."""
-    orders = [Order(i, e["resource"]) for i, e in enumerate(entries)]
-    if selections is None:
-        return orders
-    wanted = set(selections)
-    return [o for o in orders if o.reference in wanted]
-
-
-def order_codes(resource: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(system, code) of the order's code and of any CRD billing options attached to it."""
-    code = resource.get("code")
-    yield from codings(code)
-    if isinstance(code, dict):
-        for ext in elements(code.get("extension")):
-            if isinstance(ext, dict) and ext.get("url") == BILLING_OPTIONS:
-                yield from codings(ext.get("valueCodeableConcept"))
+        return describe(self.resource)

@@ -47,10 +47,15 @@ def _check_bundle(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-class OrderSignContext(_Lenient):
-    user_id: str = Field(alias="userId", min_length=1, max_length=512)
+class PatientContext(_Lenient):
+    """Context every CRD hook carries (hooks library 1.0)."""
+
     patient_id: str = Field(alias="patientId", min_length=1, max_length=512)
     encounter_id: str | None = Field(default=None, alias="encounterId", max_length=512)
+
+
+class OrderSignContext(PatientContext):
+    user_id: str = Field(alias="userId", min_length=1, max_length=512)
     draft_orders: dict[str, Any] = Field(alias="draftOrders")
 
     _bundle = field_validator("draft_orders")(_check_bundle)
@@ -71,6 +76,33 @@ class OrderSelectContext(OrderSignContext):
         if missing:
             raise ValueError(f"selections not found in draftOrders: {', '.join(missing)}")
         return self
+
+
+class AppointmentBookContext(PatientContext):
+    """appointment-book 1.0: the proposed Appointments as a Bundle."""
+
+    user_id: str = Field(alias="userId", min_length=1, max_length=512)
+    appointments: dict[str, Any]
+
+    _bundle = field_validator("appointments")(_check_bundle)
+
+
+class OrderDispatchContext(PatientContext):
+    """order-dispatch 1.0: references to the orders sent to ``performer``, and optionally the
+    Tasks asking the performer to fulfil them."""
+
+    dispatched_orders: list[str] = Field(alias="dispatchedOrders", min_length=1)
+    performer: str = Field(min_length=1, max_length=2048)
+    fulfillment_tasks: list[dict[str, Any]] | None = Field(default=None,
+                                                           alias="fulfillmentTasks")
+
+    @field_validator("dispatched_orders")
+    @classmethod
+    def _references(cls, value: list[str]) -> list[str]:
+        for i, ref in enumerate(value):
+            if not ref or len(ref) > 2048:
+                raise ValueError(f"item {i} must be a reference such as 'ServiceRequest/123'")
+        return value
 
 
 class HookRequest(_Lenient):

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from cds_service.errors import BadRequest
 from cds_service.fhir.coding import SYSTEM_LABELS, any_match, codings, elements
 from cds_service.fhir.references import reference_of
 from cds_service.payer.models import Identifier, LineOfBusiness, PayerConfig
@@ -90,3 +91,34 @@ def is_ours(payer: PayerConfig, found: list[tuple[str, str]]) -> bool:
 
 def describe_identifiers(identifiers: list[Identifier]) -> str:
     return ", ".join(f"{i.system}|{i.value}" for i in identifiers)
+
+
+# The Coverage errors of Da Vinci CRD 2.2 (hooks.md, error handling): the server SHALL answer
+# 400 when the one primary Coverage with a payer identifier it handles cannot be had. Each says
+# which case it is, so the EHR's integrator can tell them apart.
+
+def no_coverage(source: str) -> BadRequest:
+    return BadRequest(
+        "No active Coverage for the member is accessible (looked in: "
+        f"{source}); Da Vinci CRD needs the member's one active Coverage with this payer.",
+        expression="Coverage")
+
+
+def not_ours(payer: PayerConfig, any_identifier: bool) -> BadRequest:
+    expected = describe_identifiers(payer.identifiers)
+    if not any_identifier:
+        return BadRequest(
+            "The member's Coverage names no payer identifier (Coverage.payor identifier, or "
+            f"the payor Organization's identifier); this endpoint handles {expected}.",
+            expression="Coverage.payor")
+    return BadRequest(
+        "The member's Coverage does not name this payer (Coverage.payor identifier "
+        f"expected: {expected}); this endpoint handles only its own members (Da Vinci CRD 2.2).",
+        expression="Coverage.payor")
+
+
+def several(count: int) -> BadRequest:
+    return BadRequest(
+        f"{count} active Coverages of the member are for this payer; Da Vinci CRD clients send "
+        "the one primary Coverage (CRD 2.2 \u00a7dev-29), so which applies cannot be told.",
+        expression="Coverage")

@@ -36,11 +36,46 @@ class LineOfBusiness(_Strict):
     coverage_class: list[ClassRule] = []
 
 
+class Assertion(_Strict):
+    """What the payer asserts on an order in Da Vinci CRD coverage information (STU 2.2 value
+    sets coverageInfo, coveragePaDetail, informationNeeded). ``satisfied`` is not offered: it
+    needs a prior authorization id (invariant q5), which a standing rule cannot have."""
+
+    covered: Literal["covered", "not-covered", "conditional", "indeterminate"]
+    pa_needed: Literal["no-auth", "auth-needed", "performpa", "conditional",
+                       "indeterminate"] | None = None
+    info_needed: list[Literal["performer", "location", "timeframe", "contract-window",
+                              "detail-code", "OTH"]] = []
+    reason: str | None = Field(default=None, min_length=1)
+    """Sent as the assertion's ``reason`` text (no CRD reason code fits a payer's rule)."""
+
+    @model_validator(mode="after")
+    def _invariants(self) -> Assertion:
+        # ext-coverage-information invariants (CRD 2.2 CoverageInformation.fsh).
+        if self.covered == "not-covered" and self.pa_needed is not None:
+            raise ValueError("q2: a not-covered assertion cannot have pa_needed")
+        if "conditional" in (self.covered, self.pa_needed) and not self.info_needed:
+            raise ValueError("q3: a conditional assertion needs info_needed")
+        if "OTH" in self.info_needed and self.reason is None:
+            raise ValueError("q6: info_needed OTH needs a reason")
+        if "indeterminate" in (self.covered, self.pa_needed) and self.reason is None:
+            raise ValueError("q9: an indeterminate assertion needs a reason")
+        return self
+
+
 class PayerConfig(_Strict):
     schema_: Literal[1] = Field(alias="schema")
     name: str = Field(min_length=1)
     identifiers: list[Identifier] = []
     lines_of_business: list[LineOfBusiness] = Field(min_length=1)
+    unmatched_orders: Assertion
+    """Coverage information for an order of a primary hook that no policy matches."""
+    unknown_plan_reason: str = Field(min_length=1)
+    """Reason text of the ``indeterminate`` assertion on a matched order when the member's
+    line of business cannot be told from the Coverage."""
+    member_without_coverage: Literal["error", "card"] = "error"
+    """No active Coverage: 400 (Da Vinci CRD 2.2 hooks.md, error handling), or the older
+    informational card with what the policy says for every line of business."""
 
     @model_validator(mode="after")
     def _unique(self) -> PayerConfig:

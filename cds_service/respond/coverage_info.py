@@ -1,65 +1,123 @@
 """Da Vinci CRD coverage-information system action (CRD STU 2.2 cards.md "Coverage Information").
 
-An ``update`` of the draft order that changes nothing but the coverage-information extension
-(§resp-37), one per order evaluated against a known coverage. Invariant q2: a ``not-covered``
-assertion never carries ``pa-needed``.
+An ``update`` of the order that changes nothing but the coverage-information extension
+(§resp-37), one per in-scope order of a primary hook (§hook-16, §resp-26). What is asserted comes
+from data: a policy's determination for the member's line of business, or the payer file's
+assertion for unmatched orders and unknown plans. Invariants q2, q3, q6 and q9 hold by
+construction (checked on the payer file at load, and by ``for_version`` for 2.1 clients).
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 from cds_service.fhir.coding import elements
+from cds_service.fhir.orders import Order
 from cds_service.hooks.response import Action
-from cds_service.respond.finding import Finding
+from cds_service.policy.models import ProcedureCode
 
 COVERAGE_INFORMATION = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
 # The IG's own 2.2 examples still code coverage details in the temp system; valid in 2.1 and 2.2.
 COVERAGE_DETAIL_SYSTEM = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
+# Sub-extensions that differ between two assertions of the same thing made on different calls.
+_PER_CALL = {"date", "coverage-assertion-id"}
 
 
-def coverage_information(f: Finding, *, assertion_id: str, today: date,
+@dataclass(frozen=True)
+class Assertion:
+    """One coverage-information assertion about one order, before ids and dates are added."""
+
+    order: Order
+    coverage_reference: str
+    covered: str
+    pa_needed: str | None = None
+    info_needed: tuple[str, ...] = ()
+    reason: str | None = None
+    billing_codes: tuple[ProcedureCode, ...] = ()
+    policy_url: str | None = None
+    policy_id: str | None = None
+    policy_version: str | None = None
+    phrase: str | None = None
+    """The determination in a few words, for the action's description."""
+
+    def for_version(self, crd_version: str) -> Assertion:
+        """CRD 2.1 has no ``indeterminate`` (added in 2.2) nor info-needed ``detail-code``: the
+        2.1 equivalent is ``conditional`` with info-needed ``OTH`` and the reason (q3, q6)."""
+        if crd_version != "2.1":
+            return self
+        covered = "conditional" if self.covered == "indeterminate" else self.covered
+        pa_needed = "conditional" if self.pa_needed == "indeterminate" else self.pa_needed
+        info = tuple("OTH" if i == "detail-code" else i for i in self.info_needed)
+        if "conditional" in (covered, pa_needed) and not info:
+            info = ("OTH",)
+        return replace(self, covered=covered, pa_needed=pa_needed,
+                       info_needed=tuple(dict.fromkeys(info)))
+
+
+def coverage_information(a: Assertion, *, assertion_id: str, today: date,
                          crd_version: str) -> dict[str, Any]:
-    det = f.determination
-    assert det is not None and f.coverage_reference is not None
-    detail: list[dict[str, Any]] = []
-    if crd_version == "2.2":
-        detail.append({"url": "category", "valueCode": "cat-other"})  # 2.2 only
-    detail += [
-        {"url": "code", "valueCodeableConcept": {"coding": [
-            {"system": COVERAGE_DETAIL_SYSTEM, "code": "policy-link"}]}},
-        {"url": "value", "valueUrl": f.policy_url},
+    subs: list[dict[str, Any]] = [
+        {"url": "coverage", "valueReference": {"reference": a.coverage_reference}},
+        {"url": "covered", "valueCode": a.covered},
     ]
-    return {"url": COVERAGE_INFORMATION, "extension": [
-        {"url": "coverage", "valueReference": {"reference": f.coverage_reference}},
-        {"url": "covered", "valueCode": det.covered},
-        {"url": "billingCode", "valueCoding": {
-            "system": f.code.system, "code": f.code.code, "display": f.code.display}},
-        {"url": "reason", "valueCodeableConcept": {"text": det.statement.quote}},
-        {"url": "detail", "extension": detail},
+    if a.pa_needed is not None:
+        subs.append({"url": "pa-needed", "valueCode": a.pa_needed})
+    subs += [{"url": "info-needed", "valueCode": code} for code in a.info_needed]
+    subs += [{"url": "billingCode", "valueCoding": {
+        "system": c.system, "code": c.code, "display": c.display}} for c in a.billing_codes]
+    if a.reason is not None:
+        subs.append({"url": "reason", "valueCodeableConcept": {"text": a.reason}})
+    if a.policy_url is not None:
+        detail: list[dict[str, Any]] = []
+        if crd_version == "2.2":
+            detail.append({"url": "category", "valueCode": "cat-other"})  # 2.2 only
+        detail += [
+            {"url": "code", "valueCodeableConcept": {"coding": [
+                {"system": COVERAGE_DETAIL_SYSTEM, "code": "policy-link"}]}},
+            {"url": "value", "valueUrl": a.policy_url},
+        ]
+        subs.append({"url": "detail", "extension": detail})
+    subs += [
         {"url": "date", "valueDate": today.isoformat()},
         {"url": "coverage-assertion-id", "valueString": assertion_id},
-    ]}
+    ]
+    return {"url": COVERAGE_INFORMATION, "extension": subs}
 
 
-def build_action(f: Finding, *, assertion_id: str, today: date, crd_version: str) -> Action:
-    resource = dict(f.order.resource)
+def already_asserted(resource: dict[str, Any], new: dict[str, Any]) -> bool:
+    """The order already carries this assertion for this coverage, made on an earlier call:
+    nothing new to say (CRD 2.2 §resp-29, §resp-35), so no action is sent."""
+    wanted = _comparable(new)
+    return any(_comparable(ext) == wanted for ext in _ours(resource)
+               if _coverage_of(ext) == _coverage_of(new))
+
+
+def build_action(a: Assertion, *, extension: dict[str, Any], payer: str) -> Action:
+    resource = dict(a.order.resource)
     # Replace an earlier assertion for the same coverage, keep every other extension (§resp-37).
     kept = [ext for ext in elements(resource.get("extension"))
             if not (isinstance(ext, dict) and ext.get("url") == COVERAGE_INFORMATION
-                    and _coverage_of(ext) == f.coverage_reference)]
-    resource["extension"] = [
-        *kept, coverage_information(f, assertion_id=assertion_id, today=today,
-                                    crd_version=crd_version)]
-    det = f.determination
-    assert det is not None
+                    and _coverage_of(ext) == a.coverage_reference)]
+    resource["extension"] = [*kept, extension]
     return Action(
         type="update",
-        description=f"Record {f.policy.payer} coverage information on the order "
-                    f"{f.order.describe()}: {det.phrase}",
+        description=f"Record {payer} coverage information on the order "
+                    f"{a.order.describe()}: {a.phrase or 'coverage ' + a.covered}",
         resource=resource,
     )
+
+
+def _ours(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    return [ext for ext in elements(resource.get("extension"))
+            if isinstance(ext, dict) and ext.get("url") == COVERAGE_INFORMATION]
+
+
+def _comparable(ext: dict[str, Any]) -> list[str]:
+    return sorted(json.dumps(sub, sort_keys=True) for sub in elements(ext.get("extension"))
+                  if not (isinstance(sub, dict) and sub.get("url") in _PER_CALL))
 
 
 def _coverage_of(ext: dict[str, Any]) -> str | None:

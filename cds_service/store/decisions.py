@@ -125,7 +125,8 @@ def load_decision(conn: Connection, decision_id: int) -> dict[str, Any] | None:
 
 def _unmatched_json(o: OrderRecord) -> dict[str, Any]:
     return _drop_none({"position": o.position, "resourceType": o.resource_type,
-                       "id": o.resource_id, "codes": [list(c) for c in o.codes]})
+                       "id": o.resource_id, "codes": [list(c) for c in o.codes],
+                       "covered": o.covered})
 
 
 def _unmatched_out(o: dict[str, Any]) -> dict[str, Any]:
@@ -172,7 +173,8 @@ def _assertion_json(a: RowMapping) -> dict[str, Any]:
         "orderPosition": a["order_position"],
         "coverage": a["coverage_reference"],
         "covered": a["covered"],
-        "policy": {"id": a["policy_id"], "version": a["policy_version"]},
+        "policy": ({"id": a["policy_id"], "version": a["policy_version"]}
+                   if a["policy_id"] is not None else None),
     }
 
 

@@ -16,7 +16,6 @@ from typing import Any
 from cds_service.auth.client import Client
 from cds_service.errors import ServiceError
 from cds_service.evaluate import Evaluation
-from cds_service.fhir.orders import order_codes
 from cds_service.hooks.registry import ServiceDefinition
 from cds_service.hooks.request import HookRequest
 from cds_service.hooks.response import Card
@@ -25,7 +24,7 @@ from cds_service.hooks.response import Card
 @dataclass(frozen=True)
 class OrderRecord:
     position: int
-    """Index in context.draftOrders.entry."""
+    """Index in the hook's orders (context.draftOrders.entry, appointments, dispatchedOrders)."""
     resource_type: str
     resource_id: str | None
     codes: tuple[tuple[str, str], ...]
@@ -63,8 +62,9 @@ class AssertionRecord:
     order_position: int
     coverage_reference: str
     covered: str
-    policy_id: str
-    policy_version: str
+    policy_id: str | None
+    """None for the payer file's assertion on an order no policy matched."""
+    policy_version: str | None
 
 
 @dataclass(frozen=True)
@@ -91,12 +91,13 @@ def decision_record(service: ServiceDefinition, request: HookRequest, client: Cl
     findings = {f.order.index: f for f in evaluation.findings}
     orders = []
     for order in evaluation.orders:
-        codes = tuple(dict.fromkeys(order_codes(order.resource)))
+        codes = tuple(order.codes())
         f = findings.get(order.index)
+        asserted = evaluation.assertions.get(order.index)
         if f is None:
-            orders.append(OrderRecord(order.index, order.resource_type, order.id, codes))
+            orders.append(OrderRecord(order.index, order.resource_type, order.id, codes,
+                                      covered=asserted.covered if asserted else None))
             continue
-        det = f.determination
         orders.append(OrderRecord(
             order.index, order.resource_type, order.id, codes,
             policy_id=f.policy.id, policy_version=f.policy.version,
@@ -104,7 +105,7 @@ def decision_record(service: ServiceDefinition, request: HookRequest, client: Cl
             coverage_found=f.coverage_found, coverage_reference=f.coverage_reference,
             line_of_business=f.line.id if f.line else None, line_basis=f.line_basis,
             indications=tuple(i.id for i in f.indications),
-            covered=det.covered if det else None))
+            covered=asserted.covered if asserted else None))
     cards = tuple(
         CardRecord(
             position=i, uuid=card.uuid, order_position=f.order.index,
@@ -114,17 +115,13 @@ def decision_record(service: ServiceDefinition, request: HookRequest, client: Cl
             indicator=card.indicator, summary=card.summary,
             suggestion_uuids=_suggestion_uuids(card))
         for i, (f, card) in enumerate(evaluation.cards))
-    assertions = []
     # evaluation.cards and evaluation.actions are in the order of the response's arrays.
-    for i, (f, _action, assertion_id) in enumerate(evaluation.actions):
-        det = f.determination
-        # The evaluator only emits coverage-information when both exist (CRD §1.6: no
-        # Coverage, no extension); a record without them would not describe that answer.
-        assert det is not None and f.coverage_reference is not None
-        assertions.append(AssertionRecord(
-            position=i, assertion_id=assertion_id,
-            order_position=f.order.index, coverage_reference=f.coverage_reference,
-            covered=det.covered, policy_id=f.policy.id, policy_version=f.policy.version))
+    assertions = tuple(
+        AssertionRecord(
+            position=i, assertion_id=assertion_id, order_position=a.order.index,
+            coverage_reference=a.coverage_reference, covered=a.covered,
+            policy_id=a.policy_id, policy_version=a.policy_version)
+        for i, (a, _action, assertion_id) in enumerate(evaluation.actions))
     options = evaluation.options
     return DecisionRecord(
         recorded_at=recorded_at,
@@ -141,7 +138,7 @@ def decision_record(service: ServiceDefinition, request: HookRequest, client: Cl
         fetched=tuple(evaluation.fetched),
         orders=tuple(orders),
         cards=cards,
-        assertions=tuple(assertions),
+        assertions=assertions,
     )
 
 

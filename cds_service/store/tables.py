@@ -142,8 +142,9 @@ coverage_assertion = Table(
     Column("order_position", Integer, nullable=False),
     Column("coverage_reference", String(256), nullable=False),
     Column("covered", String(32), nullable=False),
-    Column("policy_id", String(128), nullable=False),
-    Column("policy_version", String(64), nullable=False),
+    # Empty for the payer file's assertion on an order no policy matched (revision 0004).
+    Column("policy_id", String(128)),
+    Column("policy_version", String(64)),
 )
 
 feedback = Table(

@@ -101,7 +101,8 @@ def test_token_refuses_what_the_service_would_refuse(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     init(tmp_path)
     assert main(["token", "--dir", str(tmp_path), "--service", "no-such-service"]) == 2
-    assert "known: crd-order-select, crd-order-sign" in capsys.readouterr().err
+    known = "known: crd-appointment-book, crd-order-dispatch, crd-order-select, crd-order-sign"
+    assert known in capsys.readouterr().err
     assert main(["token", "--dir", str(tmp_path), "--lifetime", "7200"]) == 2
     assert main(["token", "--dir", str(tmp_path), "--feedback"]) == 2
 

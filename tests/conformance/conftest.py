@@ -1,5 +1,7 @@
 """Fixtures for the conformance tests: the service with auth and decision records switched off
-(so these tests depend on neither), and a way to call it as an EHR does."""
+(so these tests depend on neither), and a way to call it as an EHR does. Requests that prefetch
+no Coverage get it from a stand-in for their EHR's FHIR server (``EHR_COVERAGE``), as a real
+EHR would answer the service's query."""
 
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ from fastapi.testclient import TestClient
 
 from cds_service.config import Settings
 from cds_service.main import create_app
+from cds_service.runtime import Runtime
 
-from .data import FHIR_TOOLS_IG, SERVICE_IDS
+from .data import FHIR_TOOLS_IG, SERVICE_IDS, fake_ehr
 from .logical_model import LogicalModels
 
 Call = Callable[[dict[str, Any]], httpx2.Response]
@@ -24,8 +27,9 @@ def cds_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]
     # One app per test module: with auth and records off the service keeps no state between
     # calls, and the modules' hundreds of calls stay fast.
     database = tmp_path_factory.mktemp("conformance") / "db.sqlite"
-    app = create_app(Settings(environment="development", auth_enabled=False,
-                              record_decisions=False, database_url=f"sqlite:///{database}"))
+    settings = Settings(environment="development", auth_enabled=False,
+                        record_decisions=False, database_url=f"sqlite:///{database}")
+    app = create_app(settings, Runtime.build(settings, transport=httpx2.MockTransport(fake_ehr)))
     with TestClient(app) as client:
         yield client
 

@@ -302,10 +302,12 @@ def ordered_cpt_codes(order: dict[str, Any]) -> set[str]:
 
 
 def request_problems(action: dict[str, Any], request: dict[str, Any],
-                     today: Collection[str]) -> list[str]:
+                     today: Collection[str], *, matched: bool = True,
+                     queried: Collection[str] = ()) -> list[str]:
     """Our coverage-information action for one request: an update of that request's draft order
     (same type and id, otherwise identical: CRD §resp-37) with one assertion citing a Coverage
-    from the prefetch, today's date and the CPT code that was ordered."""
+    from the prefetch (or ``queried`` from the EHR), today's date and, for an order a policy
+    ``matched``, the CPT code that was ordered (an unmatched order has no billing code)."""
     resource = action.get("resource") or {}
     order = draft_order(request, resource.get("resourceType"), resource.get("id"))
     if order is None:
@@ -322,7 +324,7 @@ def request_problems(action: dict[str, Any], request: dict[str, Any],
         problems.append(f"resource: {len(extensions)} coverage-information extensions, "
                         "expected exactly 1")
     coverages = {f"Coverage/{r.get('id')}" for r in prefetched(request)
-                 if r.get("resourceType") == "Coverage"}
+                 if r.get("resourceType") == "Coverage"} | set(queried)
     ordered = ordered_cpt_codes(order)
     for ext in extensions:
         subs = _parts(ext)
@@ -333,8 +335,11 @@ def request_problems(action: dict[str, Any], request: dict[str, Any],
         if _one(subs, "date") not in today:
             problems.append(f"date: {_one(subs, 'date')!r} is not today {sorted(today)}")
         codes = _values(subs, "billingCode")
-        if not codes or any(c.get("system") != CPT or c.get("code") not in ordered
-                            for c in codes):
+        if not matched:
+            if codes:
+                problems.append(f"billingCode: {codes} on an order no policy matched")
+        elif not codes or any(c.get("system") != CPT or c.get("code") not in ordered
+                              for c in codes):
             problems.append(f"billingCode: {codes} must name the ordered CPT code(s) "
                             f"{sorted(ordered)}")
     return problems

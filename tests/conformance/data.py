@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -16,7 +17,25 @@ REFERENCE = REPO_ROOT.parent / "shared" / "reference"
 EXAMPLES = REPO_ROOT / "fhir_examples"
 FHIR_TOOLS_IG = REFERENCE / "cds-hooks" / "fhir-tools-ig"
 
-SERVICE_IDS = {"order-select": "crd-order-select", "order-sign": "crd-order-sign"}
+SERVICE_IDS = {"order-select": "crd-order-select", "order-sign": "crd-order-sign",
+               "appointment-book": "crd-appointment-book",
+               "order-dispatch": "crd-order-dispatch"}
+EHR_COVERAGE_ID = "ehr-coverage"
+
+
+def fake_ehr(request: httpx2.Request) -> httpx2.Response:
+    """The EHR's FHIR server, for requests that prefetch nothing: a Coverage search finds the
+    patient's one active Coverage (typed with no SOPT code, so no line of business); every read
+    finds nothing."""
+    if request.url.path.endswith("/Coverage"):
+        patient = request.url.params.get("patient", "")
+        coverage = {"resourceType": "Coverage", "id": EHR_COVERAGE_ID, "status": "active",
+                    "beneficiary": {"reference": f"Patient/{patient}"},
+                    "payor": [{"display": "Payer"}]}
+        return httpx2.Response(200, json={"resourceType": "Bundle", "type": "searchset",
+                                          "entry": [{"resource": coverage}]},
+                               headers={"Content-Type": "application/fhir+json"})
+    return httpx2.Response(404)
 
 
 def load_json(path: Path) -> Any:
@@ -36,7 +55,15 @@ def files(folder: Path, *patterns: str) -> list[Path]:
 
 
 def example_requests() -> list[Path]:
-    return files(EXAMPLES / "requests", "*.json")
+    """Our example requests the service answers with 200 (scenarios.yaml names the others)."""
+    refused = {name for name, item in scenarios().items() if "status" in item["expect"]}
+    return [p for p in files(EXAMPLES / "requests", "*.json") if p.name not in refused]
+
+
+def matched_orders(path: Path) -> set[str]:
+    """``Type/id`` of the example's orders whose coverage information cites a policy."""
+    return {want["order"] for want in scenarios()[path.name]["expect"]["coverage_information"]
+            if want.get("billing_code")}
 
 
 def scenarios() -> dict[str, dict[str, Any]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fhir.resources.R4B.servicerequest import ServiceRequest
+from fhir.resources.R4B import get_fhir_model_class
 
 from .conftest import Call
 from .crd import (
@@ -19,7 +19,13 @@ from .crd import (
     coverage_information_problems,
     request_problems,
 )
-from .data import REFERENCE, examples_with_coverage_information, files, load_json
+from .data import (
+    REFERENCE,
+    examples_with_coverage_information,
+    files,
+    load_json,
+    matched_orders,
+)
 
 WITH_COVERAGE_INFORMATION = examples_with_coverage_information()
 
@@ -52,8 +58,10 @@ def test_coverage_information_actions_have_the_extension_parts_codes_and_invaria
 def test_coverage_information_updates_the_draft_order_citing_prefetched_coverage_today_and_cpt(
         call: Call, path: Path) -> None:
     request, response, today = answered(call, path)
+    matched = matched_orders(path)
     for where, action in coverage_information(response):
-        assert request_problems(action, request, today) == [], where
+        order = f"{action['resource']['resourceType']}/{action['resource']['id']}"
+        assert request_problems(action, request, today, matched=order in matched) == [], where
 
 
 @pytest.mark.parametrize("path", WITH_COVERAGE_INFORMATION, ids=lambda p: p.name)
@@ -72,11 +80,11 @@ def test_coverage_assertion_ids_are_unique_per_action(call: Call, path: Path) ->
 
 
 @pytest.mark.parametrize("path", WITH_COVERAGE_INFORMATION, ids=lambda p: p.name)
-def test_updated_order_validates_as_an_r4_service_request(call: Call, path: Path) -> None:
+def test_updated_order_validates_as_an_r4_resource_of_its_type(call: Call, path: Path) -> None:
     _, response, _ = answered(call, path)
     for _, action in coverage_information(response):
-        assert action["resource"]["resourceType"] == "ServiceRequest"
-        ServiceRequest.model_validate(action["resource"])
+        get_fhir_model_class(action["resource"]["resourceType"]).model_validate(
+            action["resource"])
 
 
 # -- the checker on the IG's and Inferno's own examples ----------------------------------------
@@ -238,18 +246,47 @@ def test_order_select_coverage_information_never_asks_for_clinical_or_admin_docu
                 assert not docs & {"clinical", "admin"}, docs
 
 
-@pytest.mark.parametrize("path", WITH_COVERAGE_INFORMATION[:1], ids=lambda p: p.name)
-def test_re_signing_an_order_replaces_our_earlier_coverage_information(
-        call: Call, path: Path) -> None:
-    # CRD §resp-37: the update changes nothing but coverage information; an earlier assertion
-    # for the same coverage is replaced, not repeated.
+def signed_again(call: Call, path: Path, change: Any = None,
+                 ) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
+    """Sign the example, then sign it again with the orders as our answer updated them (after
+    ``change`` is applied to each stored coverage-information extension)."""
     request, response, today = answered(call, path)
     updated = {(a["resource"]["resourceType"], a["resource"]["id"]): a["resource"]
                for _, a in coverage_information(response)}
     for entry in request["context"]["draftOrders"]["entry"]:
         key = (entry["resource"]["resourceType"], entry["resource"].get("id"))
-        entry["resource"] = updated.get(key, entry["resource"])
+        entry["resource"] = copy.deepcopy(updated.get(key, entry["resource"]))
+        for ext in entry["resource"].get("extension", []):
+            if ext["url"] == COVERAGE_INFORMATION and change is not None:
+                change(ext)
     again = call(request)
     assert again.status_code == 200, again.text
-    for where, action in coverage_information(again.json()):
-        assert request_problems(action, request, today) == [], where
+    return request, again.json(), today
+
+
+@pytest.mark.parametrize("path", WITH_COVERAGE_INFORMATION[:1], ids=lambda p: p.name)
+def test_re_signing_orders_that_carry_our_unchanged_assertion_sends_no_new_action(
+        call: Call, path: Path) -> None:
+    # CRD 2.2 §resp-29, §resp-35: no coverage-information action for an order that already
+    # carries it when nothing changed (the date and assertion id of the earlier call aside).
+    _, again, _ = signed_again(call, path)
+    assert again.get("systemActions", []) == []
+
+
+@pytest.mark.parametrize("path", WITH_COVERAGE_INFORMATION[:1], ids=lambda p: p.name)
+def test_re_signing_an_order_whose_assertion_changed_replaces_our_earlier_one(
+        call: Call, path: Path) -> None:
+    # CRD §resp-37: the update changes nothing but coverage information; an earlier assertion
+    # for the same coverage that no longer holds is replaced, not repeated.
+    def stale(ext: dict[str, Any]) -> None:
+        for sub in ext["extension"]:
+            if sub["url"] == "covered":
+                sub["valueCode"] = "covered"
+
+    request, again, today = signed_again(call, path, stale)
+    matched = matched_orders(path)
+    actions = coverage_information(again)
+    assert len(actions) == len(request["context"]["draftOrders"]["entry"])
+    for where, action in actions:
+        order = f"{action['resource']['resourceType']}/{action['resource']['id']}"
+        assert request_problems(action, request, today, matched=order in matched) == [], where

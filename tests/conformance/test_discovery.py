@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from .cds_hooks import empty_value_problems
 from .conftest import Call
-from .data import SERVICE_IDS, example_requests, load_json
+from .data import REFERENCE, SERVICE_IDS, example_requests, load_json
 
 # 2.0 §Prefetch tokens: the context's patientId, userId and encounterId (the user* tokens are
 # for Practitioner/PractitionerRole/... only and not used by an order service).
@@ -44,9 +44,24 @@ def test_service_has_hook_id_title_and_description(services: dict[str, Any], hoo
     assert re.fullmatch(r"[A-Za-z0-9\-.]+", service["id"]), "the id is a URL path segment"
 
 
+CRD_STANDARD = {s["hook"]: s["prefetch"] for s in load_json(
+    REFERENCE / "crd" / "ig-2.2.1_cds-services_discovery.json")["services"]}
+
+
 @pytest.mark.parametrize("hook", sorted(SERVICE_IDS))
-def test_prefetch_templates_use_only_cds_hooks_2_0_context_tokens(
+def test_prefetch_templates_are_the_crd_standard_ones(
         services: dict[str, Any], hook: str) -> None:
+    # CRD 2.2 §found-29: servers SHALL use the standard prefetch expressions for what they need.
+    prefetch = services[hook]["prefetch"]
+    assert prefetch
+    for key, template in prefetch.items():
+        assert CRD_STANDARD[hook][key] == template, key
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign"])
+def test_prefetch_templates_of_the_sandbox_hooks_use_only_cds_hooks_2_0_context_tokens(
+        services: dict[str, Any], hook: str) -> None:
+    # The CDS Hooks sandbox (2.0) fills only {{context.x}} tokens; it calls these two hooks.
     prefetch = services[hook]["prefetch"]
     assert prefetch and all(isinstance(t, str) for t in prefetch.values())
     tokens = {t.strip() for template in prefetch.values()

@@ -1,8 +1,10 @@
 """Real hook requests from the reference material (Da Vinci CRD IG 2.1.0/2.2.1 examples, the
 Inferno CRD test kit, the CRD reference implementation, the CDS Hooks library's order-select and
 order-sign contexts) are answered with 200 and a conforming response; none of them orders liver
-cryoablation, so none gets guidance. One of them, given a CPT 47383 order, gets our card and
-coverage information, with the client configuration it carries honoured."""
+cryoablation, so none gets a card, and on order-sign (a CRD primary hook) every draft order gets
+exactly one coverage-information action with the payer file's assertion for unmatched orders
+(CRD 2.2 §hook-16, §resp-26). One of them, given a CPT 47383 order, gets our card and coverage
+information, with the client configuration it carries honoured."""
 
 from __future__ import annotations
 
@@ -22,9 +24,12 @@ from .crd import (
     CPT,
     coverage_actions,
     coverage_information_problems,
+    draft_order,
     request_problems,
+    resource_problems,
 )
 from .data import (
+    EHR_COVERAGE_ID,
     EXAMPLES,
     REFERENCE,
     library_contexts,
@@ -49,9 +54,53 @@ def conforming(call: Call, models: LogicalModels, request: dict[str, Any]) -> di
     return body
 
 
+def today() -> set[str]:
+    return {date.today().isoformat()}
+
+
+def coverage_info_wanted(request: dict[str, Any]) -> bool:
+    config = (request.get("extension") or {}).get("davinci-crd.configuration") or {}
+    return config.get("coverage-info", config.get("coverage", True)) is not False
+
+
 @pytest.mark.parametrize("request_body", REQUESTS)
-def test_reference_request_is_answered_with_a_conforming_response_and_no_guidance(
+def test_reference_request_gets_no_card_and_coverage_information_for_every_primary_order(
         call: Call, models: LogicalModels, request_body: dict[str, Any]) -> None:
+    body = conforming(call, models, request_body)
+    assert body["cards"] == []
+    orders = request_body["context"]["draftOrders"]["entry"]
+    if request_body["hook"] != "order-sign" or not coverage_info_wanted(request_body) \
+            or not coverage_obtainable(request_body):
+        assert body.get("systemActions", []) == []
+        return
+    actions = list(coverage_actions(body))
+    assert len(actions) == len(body["systemActions"]) == len(orders)
+    assert [(a["resource"]["resourceType"], a["resource"]["id"]) for _, a in actions] == [
+        (e["resource"]["resourceType"], e["resource"]["id"]) for e in orders]
+    for _, action in actions:
+        # An order the client sent as invalid R4 (Inferno's NutritionOrder has no intent) is
+        # echoed as it came (§resp-37): only problems it did not already have are ours.
+        sent = draft_order(request_body, action["resource"]["resourceType"],
+                           action["resource"]["id"])
+        theirs = set(resource_problems(sent))
+        assert [p for p in coverage_information_problems(action, "2.2")
+                if p not in theirs] == []
+        assert request_problems(action, request_body, today(), matched=False,
+                                queried={f"Coverage/{EHR_COVERAGE_ID}"}) == []
+
+
+def coverage_obtainable(request: dict[str, Any]) -> bool:
+    """The request prefetches a Coverage, or lets the service query the EHR for it."""
+    prefetch = request.get("prefetch") or {}
+    return "coverage" in prefetch or bool(request.get("fhirAuthorization"))
+
+
+@pytest.mark.parametrize("request_body", [
+    r for r in REQUESTS if not coverage_obtainable(r.values[0])])
+def test_without_coverage_data_unmatched_orders_are_answered_without_assertions(
+        call: Call, models: LogicalModels, request_body: dict[str, Any]) -> None:
+    # No prefetched Coverage and no FHIR server to ask: nothing matched, so the call is not
+    # refused (412) over orders the payer has nothing to say on; no assertion can be made.
     body = conforming(call, models, request_body)
     assert body["cards"] == []
     assert body.get("systemActions", []) == []
@@ -87,27 +136,36 @@ def test_ig_order_sign_request_for_cpt_47383_gets_a_card_and_coverage_informatio
     # order-sign is a CRD primary hook: an order the payer evaluates against the member's active
     # Coverage gets a coverage-information systemAction (§hook-16, §resp-26).
     request = with_sopt_coverage(with_cryoablation(load_json(IG_REQUEST), 1), "612")
-    before = date.today()
     body = conforming(call, models, request)
-    today = {before.isoformat(), date.today().isoformat()}
     assert [c["extension"]["davinci-crd.associated-resource"] for c in body["cards"]] == [
         [{"reference": "ServiceRequest/2468"}]]
     actions = list(coverage_actions(body))
-    assert [a["resource"]["id"] for _, a in actions] == ["2468"], body.get("systemActions")
+    # The mammography order (no policy) gets the payer's assertion; the cryoablation the policy's.
+    assert [a["resource"]["id"] for _, a in actions] == ["1357", "2468"], body["systemActions"]
     for _, action in actions:
         assert coverage_information_problems(action, "2.2") == []
-        assert request_problems(action, request, today) == []
+        matched = action["resource"]["id"] == "2468"
+        assert request_problems(action, request, today(), matched=matched) == []
 
 
-def test_ig_order_sign_request_with_unmapped_plan_type_gets_an_info_card_only(
+def test_ig_order_sign_request_with_unmapped_plan_type_gets_an_info_card_and_indeterminate(
         call: Call, models: LogicalModels) -> None:
     # The IG's Coverage COV1 is typed only v3-ActCode PPO, which our payer file does not map to a
-    # line of business. Product decision (issue #2): the clinician gets an info card with what the
-    # policy says for each line, and no coverage-information assertion is made on the order,
-    # since the payer cannot say which determination applies.
-    body = conforming(call, models, with_cryoablation(load_json(IG_REQUEST), 1))
+    # line of business: the clinician gets an info card with what the policy says for each
+    # line, and the order gets CRD 2.2 `indeterminate` with the payer file's reason (q9), never
+    # silence (§resp-26).
+    request = with_cryoablation(load_json(IG_REQUEST), 1)
+    body = conforming(call, models, request)
     assert [c["indicator"] for c in body["cards"]] == ["info"]
-    assert body["systemActions"] == []
+    actions = dict((a["resource"]["id"], a) for _, a in coverage_actions(body))
+    assert sorted(actions) == ["1357", "2468"]
+    info = {e["url"]: e for e in actions["2468"]["resource"]["extension"][-1]["extension"]}
+    assert info["covered"]["valueCode"] == "indeterminate"
+    assert "plan type could not be determined" in info["reason"]["valueCodeableConcept"]["text"]
+    for action in actions.values():
+        assert coverage_information_problems(action, "2.2") == []
+        matched = action["resource"]["id"] == "2468"
+        assert request_problems(action, request, today(), matched=matched) == []
 
 
 def test_ig_order_sign_request_configuration_is_honoured(

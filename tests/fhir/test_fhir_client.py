@@ -183,7 +183,8 @@ def test_one_client_serves_every_hook_call_and_closes_at_shutdown(tmp_path: Path
     clients: list[int] = []
 
     def fhir(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(200, json={"resourceType": "Bundle", "type": "searchset"})
+        coverage = example()["prefetch"]["coverage"]
+        return httpx2.Response(200, json=coverage)
 
     with serve(settings_for(tmp_path, trust_file), fhir) as service:
         runtime = service.app.state.runtime  # type: ignore[attr-defined]

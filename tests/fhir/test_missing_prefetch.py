@@ -136,10 +136,13 @@ def test_absent_coverage_without_an_access_token_is_412(tmp_path: Path,
 
 def test_null_coverage_means_none_found_and_is_not_fetched(tmp_path: Path,
                                                            trust_file: Path) -> None:
+    # null: the client's query ran and found nothing; there is no Coverage to decide on (400,
+    # CRD 2.2), and nothing to fetch again.
     fhir = FhirServer()
     body = with_fhir_access(example("order-sign-47383-no-coverage-null"))
     response = post(tmp_path, trust_file, body, fhir)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 400, response.text
+    assert "No active Coverage" in response.text
     assert fhir.requests == []
 
 

@@ -13,7 +13,7 @@ from cds_service.auth.client import Client
 from cds_service.evaluate import Evaluation, Evaluator
 from cds_service.hooks.registry import SERVICES, ServiceDefinition
 from cds_service.hooks.request import HookRequest
-from cds_service.knowledge import load_knowledge
+from cds_service.knowledge import Knowledge, load_knowledge
 from cds_service.store.records import DecisionRecord, decision_record
 from tests.support import example
 
@@ -30,18 +30,20 @@ def counter_ids(prefix: str = "00000000-0000-4000-8000-") -> Callable[[], str]:
 
 
 def evaluate(body: dict[str, Any] | str, *, new_id: Callable[[], str] | None = None,
+             knowledge: Knowledge = KNOWLEDGE,
              ) -> tuple[ServiceDefinition, HookRequest, Evaluation]:
     request = parse_request(example(body) if isinstance(body, str) else body)
     service = next(s for s in SERVICES.values() if s.hook == request.hook)
-    evaluator = Evaluator(KNOWLEDGE, public_base_url=BASE_URL,
+    evaluator = Evaluator(knowledge, public_base_url=BASE_URL,
                           **({"new_id": new_id} if new_id else {}),
                           today=lambda: date(2026, 11, 25))
     return service, request, asyncio.run(evaluator.evaluate(request, service, fetcher=None))
 
 
 def record_for(body: dict[str, Any] | str, *, client: Client = EHR, when: datetime = WHEN,
-               new_id: Callable[[], str] | None = None) -> DecisionRecord:
-    service, request, evaluation = evaluate(body, new_id=new_id)
+               new_id: Callable[[], str] | None = None,
+               knowledge: Knowledge = KNOWLEDGE) -> DecisionRecord:
+    service, request, evaluation = evaluate(body, new_id=new_id, knowledge=knowledge)
     return decision_record(service, request, client, evaluation, recorded_at=when)
 
 

@@ -7,7 +7,15 @@ import dataclasses
 import orjson
 
 from cds_service.store.records import OrderRecord, decision_record
-from tests.store.helpers import EHR, WHEN, assertion_ids, counter_ids, evaluate, record_for
+from tests.store.helpers import (
+    EHR,
+    KNOWLEDGE,
+    WHEN,
+    assertion_ids,
+    counter_ids,
+    evaluate,
+    record_for,
+)
 from tests.support import example
 
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -57,19 +65,25 @@ def test_orders_no_policy_matched_are_recorded_with_their_codes_only() -> None:
     unmatched = [o for o in record.orders if not o.policy_id]
     assert matched and unmatched
     for order in unmatched:
+        # Codes, and what the payer file asserts for orders no policy matches (CRD 2.2).
         assert order == OrderRecord(order.position, order.resource_type, order.resource_id,
-                                    order.codes)
+                                    order.codes, covered="indeterminate")
     assert [o.position for o in record.orders] == sorted(o.position for o in record.orders)
 
 
 def test_a_call_without_guidance_is_recorded_too() -> None:
     # CRD §found-37: every invocation is logged, including those we had nothing to say about.
     record = record_for("order-sign-unrelated-orders")
-    assert record.orders and not record.cards and not record.assertions
+    assert record.orders and not record.cards
+    assert [(a.order_position, a.covered, a.policy_id) for a in record.assertions] == [
+        (o.position, "indeterminate", None) for o in record.orders]
 
 
 def test_no_coverage_means_no_assertion_but_the_card_is_recorded() -> None:
-    record = record_for("order-sign-47383-no-coverage-null")
+    # With the payer file's informational card for members without coverage.
+    payer = KNOWLEDGE.payer.model_copy(update={"member_without_coverage": "card"})
+    record = record_for("order-sign-47383-no-coverage-null",
+                        knowledge=dataclasses.replace(KNOWLEDGE, payer=payer))
     [order] = record.orders
     assert order.coverage_found is False and order.line_of_business is None
     assert order.covered is None and record.cards and not record.assertions

@@ -23,7 +23,8 @@ GOLDEN = ROOT / "tests" / "data" / "golden"
 CASES = ["order-sign-47383-medicare-advantage-hepatocellular-carcinoma",
          "order-sign-47371-commercial-colorectal-liver-metastases",
          "order-sign-47383-medicare-advantage-no-indication",
-         "order-sign-47383-no-coverage-null"]
+         "order-sign-47383-unknown-plan",
+         "order-sign-mixed-orders"]
 
 
 @pytest.mark.parametrize("name", CASES)

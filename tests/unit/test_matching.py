@@ -8,7 +8,7 @@ import pytest
 
 from cds_service.evaluate import Evaluator
 from cds_service.fhir.coding import CodeRef
-from cds_service.fhir.orders import BILLING_OPTIONS, Order, order_codes, orders_in_scope
+from cds_service.fhir.orders import BILLING_OPTIONS, ORDER_TYPES, Order, describe, order_codes
 from cds_service.knowledge import load_knowledge
 
 KNOWLEDGE = load_knowledge(None, None)
@@ -20,30 +20,80 @@ ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 
 def order(*codings: tuple[str, str], rtype: str = "ServiceRequest", **extra: Any) -> Order:
     return Order(0, {"resourceType": rtype, "id": "o1",
-                     "code": {"coding": [{"system": s, "code": c} for s, c in codings]}, **extra})
+                     "code": {"coding": [{"system": s, "code": c} for s, c in codings]}, **extra},
+                 "context.draftOrders.entry[0].resource")
+
+
+def match(o: Order) -> Any:
+    return EVALUATOR.match(o.codes())
 
 
 @pytest.mark.parametrize("code", ["47371", "47381", "47383"])
 def test_each_policy_cpt_code_matches(code: str) -> None:
-    match = EVALUATOR.match(order((CPT, code)))
-    assert match is not None and match[1].code == code
+    found = match(order((CPT, code)))
+    assert found is not None and found[1].code == code
 
 
 @pytest.mark.parametrize("code", ["47382", "47370", "47380", "4738", "473833"])
 def test_near_miss_codes_do_not_match(code: str) -> None:
-    assert EVALUATOR.match(order((CPT, code))) is None
+    assert match(order((CPT, code))) is None
 
 
 def test_cpt_oid_system_matches() -> None:
-    assert EVALUATOR.match(order(("urn:oid:2.16.840.1.113883.6.12", "47383"))) is not None
+    assert match(order(("urn:oid:2.16.840.1.113883.6.12", "47383"))) is not None
 
 
 def test_same_code_in_another_system_does_not_match() -> None:
-    assert EVALUATOR.match(order(("http://snomed.info/sct", "47383"))) is None
+    assert match(order(("http://snomed.info/sct", "47383"))) is None
 
 
-def test_only_service_requests_are_matched() -> None:
-    assert EVALUATOR.match(order((CPT, "47383"), rtype="DeviceRequest")) is None
+def test_a_code_in_an_element_the_order_type_does_not_use_is_not_read() -> None:
+    # DeviceRequest names the device in codeCodeableConcept, not in ``code``.
+    assert match(order((CPT, "47383"), rtype="DeviceRequest")) is None
+
+
+CODED = {"coding": [{"system": CPT, "code": "47383", "display": "Cryoablation"}]}
+# Where each CRD request type carries what is ordered (Da Vinci CRD 2.2 request profiles).
+PLACES: dict[str, dict[str, Any]] = {
+    "ServiceRequest": {"code": CODED},
+    "DeviceRequest": {"codeCodeableConcept": CODED},
+    "MedicationRequest": {"medicationCodeableConcept": CODED},
+    "NutritionOrder": {"oralDiet": {"type": [CODED]}},
+    "VisionPrescription": {"lensSpecification": [{"product": CODED}]},
+    "CommunicationRequest": {"payload": [{"extension": [{
+        "url": "http://hl7.org/fhir/5.0/StructureDefinition/"
+               "extension-CommunicationRequest.payload.content[x]",
+        "valueCodeableConcept": CODED}], "contentString": "x"}]},
+    "Appointment": {"serviceType": [CODED]},
+}
+
+
+def test_every_order_type_row_has_an_example() -> None:
+    assert set(PLACES) == set(ORDER_TYPES)
+
+
+@pytest.mark.parametrize("rtype", sorted(PLACES))
+def test_every_crd_order_type_is_matched_by_its_own_code_element(rtype: str) -> None:
+    resource = {"resourceType": rtype, "id": "x", **PLACES[rtype]}
+    assert (CPT, "47383") in list(order_codes(resource))
+    assert describe(resource) == "Cryoablation"
+
+
+@pytest.mark.parametrize("shape", [1, "x", None, [1, "y"], {"coding": "z"}, {"coding": [3]}])
+def test_wrong_shapes_have_no_codes(shape: Any) -> None:
+    for rtype in ORDER_TYPES:
+        assert list(order_codes({"resourceType": rtype, "code": shape, "oralDiet": shape,
+                                 "lensSpecification": shape, "serviceType": shape,
+                                 "payload": shape})) == []
+
+
+def test_an_appointment_booked_for_a_request_is_matched_by_either_code() -> None:
+    appointment = {"resourceType": "Appointment", "id": "a"}
+    o = Order(0, {"resourceType": "ServiceRequest", "code": CODED}, "p", via=appointment)
+    assert match(o) is not None
+    o = Order(0, {"resourceType": "ServiceRequest"}, "p",
+              via={**appointment, "serviceType": [CODED]})
+    assert match(o) is not None
 
 
 def test_crd_billing_options_on_a_clinically_coded_order_match() -> None:
@@ -51,13 +101,7 @@ def test_crd_billing_options_on_a_clinically_coded_order_match() -> None:
     o.resource["code"]["extension"] = [{"url": BILLING_OPTIONS, "valueCodeableConcept": {
         "coding": [{"system": CPT, "code": "47383"}]}}]
     assert list(order_codes(o.resource))[-1] == (CPT, "47383")
-    assert EVALUATOR.match(o) is not None
-
-
-def test_order_select_scope_is_the_selections() -> None:
-    entries = [{"resource": {"resourceType": "ServiceRequest", "id": i}} for i in ("a", "b")]
-    assert [o.id for o in orders_in_scope(entries, ["ServiceRequest/b"])] == ["b"]
-    assert [o.id for o in orders_in_scope(entries, None)] == ["a", "b"]
+    assert match(o) is not None
 
 
 @pytest.mark.parametrize(("reasons", "expected"), [
