@@ -142,7 +142,8 @@ class Evaluator:
             coverage.check_id()
             finding = None
             if order.index in matches:
-                finding = await self.finding(order, *matches[order.index], coverage, data)
+                finding = await self.finding(order, *matches[order.index], coverage, data,
+                                             drafts=service.drafts)
                 evaluation.findings.append(finding)
             if coverage.reference is not None:
                 evaluation.assertions[order.index] = self.assertion(order, finding, coverage)
@@ -169,7 +170,7 @@ class Evaluator:
         return None
 
     async def finding(self, order: Order, policy: Policy, code: ProcedureCode,
-                      coverage: Coverage, data: RequestData) -> Finding:
+                      coverage: Coverage, data: RequestData, *, drafts: bool = True) -> Finding:
         line, basis = None, coverage.basis
         if coverage.resource is not None:
             result = cov.line_of_business(self.knowledge.payer, coverage.resource)
@@ -185,6 +186,7 @@ class Evaluator:
             indications=tuple(policy.indications_for(reasons)),
             policy_url=self.policy_url(policy),
             policy_lines=self.knowledge.lines_for(policy),
+            removable=_removable(order) if drafts else None,
         )
 
     def assertion(self, order: Order, f: Finding | None, coverage: Coverage) -> Assertion:
@@ -286,6 +288,13 @@ class Evaluator:
                 evaluation.actions.append((a, action, assertion_id))
         evaluation.response = HookResponse(
             cards=cards, system_actions=actions if (actions or service.primary) else None)
+
+
+def _removable(order: Order) -> tuple[str, str] | None:
+    draft = order.drafted
+    if draft.reference is None:
+        return None
+    return draft.reference, "Appointment" if draft.resource_type == "Appointment" else "Order"
 
 
 def read_context(service: ServiceDefinition, context: dict[str, Any]) -> PatientContext:

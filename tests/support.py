@@ -9,12 +9,13 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from cds_service.config import Settings
+from cds_service.hooks.registry import SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "fhir_examples"
 REFERENCE = ROOT.parent / "shared" / "reference"
 POLICY_DOCUMENT = ROOT.parent / "shared" / "policy" / "cryosurgical-ablation-liver-tumors.txt"
-HOOK_SERVICE = {"order-sign": "crd-order-sign", "order-select": "crd-order-select"}
+HOOK_SERVICE = {s.hook: s.id for s in SERVICES.values()}
 
 
 def example(name: str) -> dict[str, Any]:

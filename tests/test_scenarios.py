@@ -42,7 +42,8 @@ def test_scenario_is_answered_as_expected(client: TestClient, scenario: dict[str
     assert len(cards) == len(expect["cards"])
     for card, want in zip(cards, expect["cards"], strict=True):
         associated = card["extension"]["davinci-crd.associated-resource"]
-        assert associated == [{"reference": want["order"]}]
+        assert associated == [{"reference": want["order"]}] + (
+            [{"reference": want["appointment"]}] if "appointment" in want else [])
         assert card["indicator"] == want["indicator"]
         line = want["line_of_business"]
         if line:
@@ -55,9 +56,13 @@ def test_scenario_is_answered_as_expected(client: TestClient, scenario: dict[str
         assert evidence_links == set(want["indications"])
         if not want["indications"]:
             assert "no indication on the order" in card["detail"]
-        assert card["suggestions"][0]["actions"][0] == {
-            "type": "delete", "resourceId": want["order"],
-            "description": card["suggestions"][0]["actions"][0]["description"]}
+        removes = want.get("removes", want["order"])
+        if removes is None:
+            assert "suggestions" not in card
+        else:
+            assert card["suggestions"][0]["actions"][0] == {
+                "type": "delete", "resourceId": removes,
+                "description": card["suggestions"][0]["actions"][0]["description"]}
 
     actions = answer.get("systemActions")
     if body["hook"] in ("order-sign", "order-dispatch", "appointment-book"):

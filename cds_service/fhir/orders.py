@@ -162,6 +162,16 @@ class Order:
     def reference(self) -> str | None:
         return f"{self.resource_type}/{self.id}" if self.id else None
 
+    @property
+    def via_reference(self) -> str | None:
+        return Order(self.index, self.via, self.path).reference if self.via else None
+
+    @property
+    def drafted(self) -> Order:
+        """The resource the hook's user is drafting: the Appointment being booked, else the
+        order itself."""
+        return Order(self.index, self.via, self.path) if self.via else self
+
     def codes(self) -> list[tuple[str, str]]:
         """The order's codes, then those of the resource it was reached through."""
         found = list(order_codes(self.resource))

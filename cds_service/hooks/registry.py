@@ -74,6 +74,9 @@ class ServiceDefinition:
     """The context field narrowing the orders in scope (order-select: "Decision support should
     focus on the 'selected' orders")."""
     prefetch: dict[str, str] = field(default_factory=lambda: {**PATIENT, **COVERAGE})
+    drafts: bool = True
+    """The orders are drafts the user may still drop, so a card may suggest removing them
+    (not so for order-dispatch: the order is signed and being sent)."""
 
     def discovery(self, card_types: list[str]) -> dict[str, Any]:
         return {
@@ -120,7 +123,7 @@ SERVICES = {
         ServiceDefinition(
             id="crd-order-dispatch", hook="order-dispatch", context_model=OrderDispatchContext,
             primary=True, orders="dispatchedOrders", orders_kind="references",
-            prefetch={**PATIENT, **COVERAGE, **DISPATCH_PREFETCH},
+            prefetch={**PATIENT, **COVERAGE, **DISPATCH_PREFETCH}, drafts=False,
             title="Payer coverage requirements for orders sent to a performer",
             description="Checks each order dispatched to a performing organization against the "
                         "payer's medical policies, warns when the member's plan does not cover "

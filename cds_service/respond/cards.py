@@ -88,16 +88,20 @@ def build_card(f: Finding, *, new_id: Callable[[], str], crd_version: str,
     links += [Link(label=f"Evidence summary: {ind.name}", url=f"{f.policy_url}#evidence-{ind.id}")
               for ind in f.indications]
     suggestions = None
-    extension = None
-    if f.order.reference:
+    if f.removable is not None:
+        reference, what = f.removable
         suggestions = [Suggestion(
-            label=f"Remove the {p.procedure} order",
+            label=f"Remove the {p.procedure} {what.lower()}",
             uuid=new_id(),
-            actions=[Action(type="delete", resource_id=f.order.reference,
-                            description=f"Remove the draft order: {f.order.describe()}")],
+            actions=[Action(type="delete", resource_id=reference,
+                            description=f"Remove the draft {what.lower()}: "
+                                        f"{f.order.describe()}")],
         )]
-        # CRD §dev-25: cards about a subset of the orders SHOULD name them.
-        extension = {ASSOCIATED_RESOURCE: [{"reference": f.order.reference}]}
+    # CRD §dev-25: cards about a subset of the orders SHOULD name them (and the appointment
+    # being booked for the order, when that is what the hook is about).
+    associated = [ref for ref in (f.order.reference, f.order.via_reference) if ref]
+    extension = {ASSOCIATED_RESOURCE: [{"reference": r} for r in associated]} if associated \
+        else None
     return Card(
         uuid=new_id(),
         summary=summary(f),

@@ -26,6 +26,9 @@ class Finding:
     policy_url: str
     policy_lines: tuple[tuple[LineOfBusiness, Determination], ...]
     """Every line of business the policy decides for, in the payer file's order."""
+    removable: tuple[str, str] | None = None
+    """(reference, "Order" or "Appointment") of the draft the clinician may drop instead, when
+    the hook is about drafts (order-select, order-sign, appointment-book)."""
 
     @property
     def determination(self) -> Determination | None:

@@ -275,8 +275,12 @@ def _without_coverage_information(resource: dict[str, Any]) -> dict[str, Any]:
 
 
 def draft_order(request: dict[str, Any], resource_type: Any, rid: Any) -> dict[str, Any] | None:
-    for entry in request["context"]["draftOrders"].get("entry") or ():
-        candidate = entry.get("resource") or {}
+    """The order as the request carried it: a draft order, an appointment being booked, or
+    (order-dispatch, and the request an appointment is based on) a prefetched resource."""
+    context = request["context"]
+    bundles = [context.get("draftOrders") or {}, context.get("appointments") or {}]
+    candidates = [e.get("resource") or {} for b in bundles for e in b.get("entry") or ()]
+    for candidate in [*candidates, *prefetched(request)]:
         if candidate.get("resourceType") == resource_type and candidate.get("id") == rid:
             return dict(candidate)
     return None
@@ -297,6 +301,7 @@ def ordered_cpt_codes(order: dict[str, Any]) -> set[str]:
     code = order.get("code") or {}
     concepts = [code] + [e.get("valueCodeableConcept") or {} for e in code.get("extension") or ()
                          if e.get("url") == BILLING_OPTIONS]
+    concepts += order.get("serviceType") or []  # an Appointment coded for what is booked
     return {c["code"] for concept in concepts for c in concept.get("coding") or ()
             if c.get("system") == CPT and "code" in c}
 

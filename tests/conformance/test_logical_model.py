@@ -197,7 +197,14 @@ def test_discovery_conforms_to_the_cds_hooks_services_model(
     assert models.check(response.json(), SERVICES_MODEL, SERVICES_OVERRIDES) == []
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+# The FHIR-tooling IG in the reference material models the order-select and order-sign contexts
+# only; the appointment-book and order-dispatch examples are checked by our own context models
+# (they are answered 200 in test_response_conforms_to_the_cds_hooks_response_model).
+MODELLED_HOOKS = ("order-select", "order-sign")
+
+
+@pytest.mark.parametrize("path", [p for p in EXAMPLES if load_json(p)["hook"] in MODELLED_HOOKS],
+                         ids=lambda p: p.name)
 def test_example_request_conforms_to_the_cds_hooks_request_model(
         models: LogicalModels, path: Path) -> None:
     assert models.check(load_json(path), REQUEST_MODEL) == []
