@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.wait import WebDriverWait
 
+from cds_service.api.openapi import ENDPOINTS
 from cds_service.knowledge import load_knowledge
 from cds_service.preview import scenarios
 
@@ -95,3 +97,14 @@ def test_preview_shows_every_card_with_its_markdown_rendered(
     colours = js(browser, """return ['warning', 'info'].map(k => getComputedStyle(
         document.querySelector('article.card.' + k)).borderLeftColor);""")
     assert colours[0] != colours[1]
+
+
+def test_api_docs_render_every_endpoint_from_our_own_assets(browser: webdriver.Chrome,
+                                                           base_url: str) -> None:
+    open_at(browser, f"{base_url}/docs", 1400)
+    WebDriverWait(browser, 20).until(
+        lambda b: len(b.find_elements(By.CSS_SELECTOR, ".opblock")) >= len(ENDPOINTS))
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".opblock")) == len(ENDPOINTS)
+    assert not browser.find_elements(By.CSS_SELECTOR, ".errors-wrapper")
+    loaded = js(browser, "return performance.getEntriesByType('resource').map(e => e.name)")
+    assert loaded and all(url.startswith(base_url + "/") for url in loaded), loaded
