@@ -19,7 +19,7 @@ from selenium.webdriver.chrome.service import Service
 
 from cds_service.main import create_app
 from tests.ops.processes import free_port
-from tests.support import settings_for
+from tests.support import ROOT, settings_for
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -38,12 +38,13 @@ def _require_browser() -> None:
 
 @pytest.fixture(scope="session")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The service with its bundled policies, as ``make run`` serves it (auth does not matter:
-    the pages are public)."""
+    """The service with its bundled policies plus the test-only one (a policy without
+    indications), as ``make run`` serves them (auth does not matter: the pages are public)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     tmp: Path = tmp_path_factory.mktemp("browser")
-    app = create_app(settings_for(tmp, public_base_url=base))
+    app = create_app(settings_for(tmp, public_base_url=base,
+                                  policy_dir=ROOT / "tests" / "data" / "policies"))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, ws="none",
                                            log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)

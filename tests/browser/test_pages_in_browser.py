@@ -14,11 +14,13 @@ from selenium.webdriver.support.wait import WebDriverWait
 from cds_service.api.openapi import ENDPOINTS
 from cds_service.knowledge import load_knowledge
 from cds_service.preview import scenarios
+from tests.support import ROOT
 
 pytestmark = pytest.mark.browser
 
 POLICY = "cryosurgical-ablation-liver-tumors"
-PAGES = ["/policies", f"/policies/{POLICY}", f"/policies/{POLICY}/preview"]
+POLICIES = [POLICY, "test-only-thermoplasty"]
+PAGES = ["/policies", *(f"/policies/{p}{page}" for p in POLICIES for page in ("", "/preview"))]
 WIDTHS = [420, 1400]
 
 
@@ -51,7 +53,7 @@ def test_nothing_overflows_sideways(browser: webdriver.Chrome, base_url: str, pa
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("path", PAGES[:2])
+@pytest.mark.parametrize("path", [p for p in PAGES if not p.endswith("/preview")])
 def test_every_table_has_header_cells(browser: webdriver.Chrome, base_url: str, path: str,
                                       width: int) -> None:
     open_at(browser, base_url + path, width)
@@ -73,13 +75,14 @@ def test_policy_page_source_document_wraps(browser: webdriver.Chrome, base_url: 
 
 
 @pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("policy", POLICIES)
 def test_preview_shows_every_card_with_its_markdown_rendered(
-        browser: webdriver.Chrome, base_url: str, width: int) -> None:
-    knowledge = load_knowledge(None, None)
-    loaded = knowledge.policies.get(POLICY)
+        browser: webdriver.Chrome, base_url: str, policy: str, width: int) -> None:
+    knowledge = load_knowledge(ROOT / "tests" / "data" / "policies", None)
+    loaded = knowledge.policies.get(policy)
     assert loaded is not None
     expected = len(scenarios(loaded.policy, knowledge.payer))
-    open_at(browser, f"{base_url}/policies/{POLICY}/preview", width)
+    open_at(browser, f"{base_url}/policies/{policy}/preview", width)
     assert len(browser.find_elements(By.CSS_SELECTOR, "section.scenario")) == expected
     cards = browser.find_elements(By.CSS_SELECTOR, "article.card")
     assert len(cards) == expected
@@ -91,7 +94,8 @@ def test_preview_shows_every_card_with_its_markdown_rendered(
         assert card.find_element(By.CSS_SELECTOR, ".summary").text
         assert card.find_element(By.CSS_SELECTOR, ".suggestions button").text.startswith(
             "Remove the")
-        assert len(card.find_elements(By.CSS_SELECTOR, "ul.override li")) == 3
+        assert len(card.find_elements(By.CSS_SELECTOR, "ul.override li")) == len(
+            loaded.policy.override_reasons)
         assert card.find_elements(By.CSS_SELECTOR, "ul.links a[href]")
     # Indicator colours: a warning card's stripe differs from an info card's.
     colours = js(browser, """return ['warning', 'info'].map(k => getComputedStyle(
