@@ -53,11 +53,18 @@ async def card_preview(policy_id: str, request: Request) -> HTMLResponse:
     loaded = rt.knowledge.policies.get(policy_id)
     if loaded is None:
         raise NotFound(f"no policy {policy_id!r}")
-    previews = await preview(rt.evaluator, loaded.policy, rt.knowledge.payer)
-    return HTMLResponse(render.preview_page(
-        loaded.policy, previews, payer=rt.knowledge.payer.name,
-        index_url=rt.evaluator.policies_url,
-        policy_url=f"{rt.evaluator.policies_url}/{loaded.policy.id}"))
+    # Policies and payer file are fixed for the app's life, and so are the cards: made once per
+    # app (about 1 ms per card), so an open page cannot take CPU from hook calls.
+    made: dict[str, str] | None = getattr(request.app.state, "preview_pages", None)
+    if made is None:
+        made = request.app.state.preview_pages = {}
+    if policy_id not in made:
+        previews = await preview(rt.evaluator, loaded.policy, rt.knowledge.payer)
+        made[policy_id] = render.preview_page(
+            loaded.policy, previews, payer=rt.knowledge.payer.name,
+            index_url=rt.evaluator.policies_url,
+            policy_url=f"{rt.evaluator.policies_url}/{loaded.policy.id}")
+    return HTMLResponse(made[policy_id])
 
 
 def preview_url(rt: Runtime, policy: Policy) -> str:
