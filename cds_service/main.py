@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from cds_service import __version__, logs
 from cds_service.api import (
@@ -19,6 +20,7 @@ from cds_service.api import (
     health,
     hooks,
     metrics,
+    openapi,
     policies,
     records,
 )
@@ -39,12 +41,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         finally:
             await runtime.shutdown()
 
-    app = FastAPI(title="Payer CDS Hooks service", version=__version__, lifespan=lifespan,
-                  docs_url=None, redoc_url=None, openapi_url=None)
+    # /openapi.json and /docs (Swagger UI, its assets served from the fastapi-offline package:
+    # no CDN) need no token, like the policy pages.
+    app = FastAPIOffline(title="Payer CDS Hooks service", version=__version__, lifespan=lifespan,
+                         docs_url="/docs", redoc_url=None, openapi_url="/openapi.json",
+                         static_url="/docs/static")
     app.state.runtime = runtime
     errors.install(app)
     for module in (discovery, hooks, feedback, policies, records, health, metrics):
         app.include_router(module.router)
+    openapi.install(app)
     app.add_middleware(MetricsMiddleware)
     cors.install(app, runtime.settings)  # outermost: preflight is answered before any auth
     return app

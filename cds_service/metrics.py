@@ -31,6 +31,12 @@ ACTIONS = Counter("cds_coverage_information_total", "Coverage-information action
 FHIR_FETCH = Histogram("cds_fhir_fetch_duration_seconds", "Queries to the EHR's FHIR server",
                        ["outcome"], buckets=LATENCY_BUCKETS)
 JWT_REJECTED = Counter("cds_jwt_rejections_total", "Rejected client tokens", ["reason"])
+FEEDBACK = Counter("cds_feedback_total", "Feedback items received (repeats included)",
+                   ["service", "outcome"])
+OVERRIDE_REASONS = Counter(
+    "cds_override_reasons_total",
+    "Overridden cards by override reason: one of ours, 'other' (a code we never offered) or "
+    "'none' (no reason given)", ["reason"])
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],

@@ -61,3 +61,38 @@ def test_override_reason_code_system_lists_every_reason_offered(client: TestClie
 def test_health_endpoints(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").status_code == 200
+
+
+def test_policy_page_shows_codes_indications_override_reasons_and_updates(
+        client: TestClient) -> None:
+    page = client.get("/policies/cryosurgical-ablation-liver-tumors").text
+    codes = page.split('id="codes"')[1].split("</table>")[0]
+    assert '<th scope="col">Code</th>' in codes and '<th scope="col">Description</th>' in codes
+    for code in ("47371", "47381", "47383"):
+        assert f"<code>{code}</code>" in codes
+    colorectal = page.split('id="evidence-colorectal-liver-metastases"')[1].split("</table>")[0]
+    assert "ICD-10-CM" in colorectal
+    assert "C78.7" in colorectal and "C18 and codes under it, C19, C20" in colorectal
+    assert "Group 2 of 2" in colorectal
+    reasons = page.split('id="override-reasons"')[1].split("</table>")[0]
+    assert "Member informed and agreed in writing in advance to pay" in reasons
+    assert "<code>coverage-review-requested</code>" in reasons
+    assert "Provider Update, January 2020" in page
+    assert 'href="https://cds.payer.example/policies/cryosurgical-ablation-liver-tumors/preview"' \
+        in page
+    assert "<script" not in page and "http://" not in page.split("<body>")[0]
+
+
+def test_card_preview_shows_the_cards_a_hook_call_returns(client: TestClient) -> None:
+    page = client.get("/policies/cryosurgical-ablation-liver-tumors/preview")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert page.text.count('<article class="card ') == 48
+    assert page.text.count('<article class="card warning">') == 24
+    # The same summary and quoted evidence an EHR gets for the example request.
+    card = call(client, example("order-sign-47383-commercial-colorectal-liver-metastases")
+                ).json()["cards"][0]
+    assert card["summary"] in page.text
+    assert "<blockquote>" in page.text and "**" not in page.text
+    assert "<strong>Evidence: Colorectal liver metastases</strong>" in page.text
+    assert client.get("/policies/nope/preview").json()["resourceType"] == "OperationOutcome"

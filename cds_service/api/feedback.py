@@ -9,6 +9,7 @@ import logging
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
+from cds_service import metrics
 from cds_service.api.hooks import service_or_404
 from cds_service.api.jsonio import JSONResponse, read_json
 from cds_service.errors import BadRequest, NotFound
@@ -34,11 +35,22 @@ async def post_feedback(service_id: str, request: Request) -> JSONResponse:
                            max_depth=rt.settings.max_json_depth)
     parsed = parse_feedback(body)
     result = await rt.records.save_feedback(feedback_records(service.id, client, parsed))
+    count_feedback(service.id, parsed, set(rt.knowledge.override_reasons()))
     log.info("feedback received: %d item(s), %d new, %d repeated", result.received,
              result.stored, result.duplicates,
              extra={"service": service.id, "iss": client.iss, "tenant": client.tenant,
                     "jti": client.jti})
     return JSONResponse(result.to_json())
+
+
+def count_feedback(service_id: str, parsed: FeedbackRequest, ours: set[str]) -> None:
+    """Metric labels stay bounded: a reason code we never offered counts as 'other'."""
+    for item in parsed.feedback:
+        metrics.FEEDBACK.labels(service_id, item.outcome).inc()
+        if item.outcome == "overridden":
+            reason = item.override_reason.reason if item.override_reason else None
+            label = "none" if reason is None else reason.code if reason.code in ours else "other"
+            metrics.OVERRIDE_REASONS.labels(label).inc()
 
 
 def parse_feedback(body: dict[str, object]) -> FeedbackRequest:

@@ -1,4 +1,5 @@
-"""Public pages the cards link to: each policy as a readable page, and our override reasons.
+"""Public pages the cards link to: the policy index, each policy as a readable page with a preview
+of the cards it produces, and our override reasons.
 
 Payers publish medical policies openly; these pages carry no patient data and need no token
 (a clinician opens them from the EHR's browser).
@@ -6,14 +7,14 @@ Payers publish medical policies openly; these pages carry no patient data and ne
 
 from __future__ import annotations
 
-from html import escape
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from cds_service.api.jsonio import FHIRJSONResponse
 from cds_service.errors import NotFound
-from cds_service.policy.models import Policy, Quote
+from cds_service.pages import render
+from cds_service.policy.models import Policy
+from cds_service.preview import preview
 from cds_service.runtime import Runtime
 
 router = APIRouter()
@@ -23,25 +24,51 @@ router = APIRouter()
 async def list_policies(request: Request) -> HTMLResponse:
     """The page a card's source label opens: the payer's medical policies this service applies."""
     rt: Runtime = request.app.state.runtime
-    items = "".join(
-        f'<li><a href="{escape(rt.evaluator.policy_url(lp.policy))}">{escape(lp.policy.title)}</a>'
-        f" (version {escape(lp.policy.version)})</li>"
-        for lp in sorted(rt.knowledge.policies.policies.values(), key=lambda lp: lp.policy.title))
-    payer = escape(rt.knowledge.payer.name)
-    return HTMLResponse(
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{payer} medical '
-        f"policies</title></head><body><h1>{payer} medical policies</h1><ul>{items}</ul>"
-        "</body></html>")
+    ev = rt.evaluator
+    policies = sorted((lp.policy for lp in rt.knowledge.policies.policies.values()),
+                      key=lambda p: p.title)
+    return HTMLResponse(render.index_page(
+        [(p, ev.policy_url(p), preview_url(rt, p)) for p in policies],
+        payer=rt.knowledge.payer.name, index_url=ev.policies_url))
 
 
 @router.get("/policies/{policy_id}", response_class=HTMLResponse)
 async def policy_page(policy_id: str, request: Request) -> HTMLResponse:
+    """The policy with an anchor per section, so cards can deep-link to the evidence."""
     rt: Runtime = request.app.state.runtime
     loaded = rt.knowledge.policies.get(policy_id)
     if loaded is None:
         raise NotFound(f"no policy {policy_id!r}")
     names = {line.id: line.name for line in rt.knowledge.payer.lines_of_business}
-    return HTMLResponse(render_policy(loaded.policy, names, loaded.document))
+    return HTMLResponse(render.policy_page(
+        loaded.policy, line_names=names, document=loaded.document,
+        index_url=rt.evaluator.policies_url, preview_url=preview_url(rt, loaded.policy),
+        payer=rt.knowledge.payer.name))
+
+
+@router.get("/policies/{policy_id}/preview", response_class=HTMLResponse)
+async def card_preview(policy_id: str, request: Request) -> HTMLResponse:
+    """Every card the policy can produce, as the hook endpoint answers (see cds_service.preview)."""
+    rt: Runtime = request.app.state.runtime
+    loaded = rt.knowledge.policies.get(policy_id)
+    if loaded is None:
+        raise NotFound(f"no policy {policy_id!r}")
+    # Policies and payer file are fixed for the app's life, and so are the cards: made once per
+    # app (about 1 ms per card), so an open page cannot take CPU from hook calls.
+    made: dict[str, str] | None = getattr(request.app.state, "preview_pages", None)
+    if made is None:
+        made = request.app.state.preview_pages = {}
+    if policy_id not in made:
+        previews = await preview(rt.evaluator, loaded.policy, rt.knowledge.payer)
+        made[policy_id] = render.preview_page(
+            loaded.policy, previews, payer=rt.knowledge.payer.name,
+            index_url=rt.evaluator.policies_url,
+            policy_url=f"{rt.evaluator.policies_url}/{loaded.policy.id}")
+    return HTMLResponse(made[policy_id])
+
+
+def preview_url(rt: Runtime, policy: Policy) -> str:
+    return f"{rt.evaluator.policies_url}/{policy.id}/preview"
 
 
 @router.get("/CodeSystem/override-reason")
@@ -55,42 +82,3 @@ async def override_reasons(request: Request) -> FHIRJSONResponse:
         "title": "Reasons a clinician keeps an order despite the payer's policy",
         "concept": [{"code": c, "display": d} for c, d in sorted(reasons.items())],
     })
-
-
-def render_policy(p: Policy, line_names: dict[str, str], document: str | None) -> str:
-    """A plain page with an anchor per section, so cards can deep-link to the evidence."""
-
-    def q(value: Quote | None) -> str:
-        return f"<blockquote>{escape(value.quote)}</blockquote>" if value else ""
-
-    def section(anchor: str, heading: str, body: str) -> str:
-        return f'<h2 id="{anchor}">{escape(heading)}</h2>{body}' if body else ""
-
-    version = f"{p.payer} medical policy, version {p.version}"
-    if p.source.updates:
-        version += f" ({'; '.join(p.source.updates)})"
-    codes = "".join(f"<tr><td>{escape(c.code)}</td><td>{escape(c.display)}</td></tr>"
-                    for c in p.codes)
-    determinations = "".join(
-        f'<h3 id="determination-{escape(lob)}">{escape(line_names.get(lob, d.heading))}</h3>'
-        f"{q(d.statement)}" for lob, d in p.determinations.items())
-    evidence = "".join(f'<h3 id="evidence-{escape(i.id)}">{escape(i.name)}</h3>{q(i.evidence)}'
-                       for i in p.indications) + q(p.evidence_conclusion)
-    criteria = "".join(f"<p>{escape(label)}: {escape(value.quote)}</p>" for label, value in (
-        ("Medical criteria", p.medical_criteria), ("Prior authorization", p.prior_authorization))
-        if value)
-    return "".join((
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">',
-        f"<title>{escape(p.title)}</title></head><body>",
-        f"<h1>{escape(p.title)}</h1><p>{escape(version)}</p>",
-        section("overview", "Overview", q(p.overview)),
-        section("criteria", "Medical criteria and prior authorization", criteria),
-        section("codes", "Codes", f"<table>{codes}</table>"),
-        section("policy-statement", "Policy statement", determinations),
-        section("coverage", "Coverage", q(p.coverage_note)),
-        section("evidence", "Evidence", evidence),
-        section("member-liability", "Member liability", q(p.member_liability)),
-        q(p.disclaimer),
-        section("source", "Source document", f"<pre>{escape(document)}</pre>" if document else ""),
-        "</body></html>",
-    ))

@@ -1,0 +1,93 @@
+"""Rendering the pages: templates autoescape everything; card detail is CDS Hooks Markdown
+(2.0 §Card Attributes: GitHub Flavored Markdown), rendered by markdown-it-py with raw HTML off, so
+a card shows its text as an EHR would and nothing in it becomes markup of its own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from cds_service.fhir.coding import SYSTEM_LABELS, canonical_system
+from cds_service.policy.models import Indication, Policy
+from cds_service.preview import Preview, code_label
+
+
+@dataclass(frozen=True)
+class DiagnosisRow:
+    requirement: str
+    system: str
+    codes: str
+
+
+@cache
+def _markdown() -> MarkdownIt:
+    # CommonMark with GFM tables and strikethrough; "html": False escapes raw HTML instead of
+    # passing it through, and markdown-it refuses javascript:/vbscript:/file:/data: link targets.
+    return MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+
+
+def markdown(text: str) -> Markup:
+    # Safe to mark: markdown-it escapes every raw HTML fragment (html off).
+    return Markup(_markdown().render(text))
+
+
+@cache
+def _environment() -> Environment:
+    env = Environment(loader=PackageLoader("cds_service.pages"), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["markdown"] = markdown
+    env.globals["stylesheet"] = Markup(
+        files("cds_service.pages").joinpath("pages.css").read_text(encoding="utf-8"))
+    return env
+
+
+def render(template: str, **values: Any) -> str:
+    return _environment().get_template(template).render(**values)
+
+
+def system_label(system: str) -> str:
+    return SYSTEM_LABELS.get(canonical_system(system), system)
+
+
+def diagnosis_rows(indication: Indication) -> list[DiagnosisRow]:
+    """One row per diagnosis group and code system: every group must be matched, by any code."""
+    rows = []
+    groups = indication.diagnoses
+    for n, group in enumerate(groups, 1):
+        requirement = "Any of" if len(groups) == 1 else f"Group {n} of {len(groups)}: any of"
+        by_system: dict[str, list[str]] = {}
+        for ref in group.any_of:
+            text = f"{ref.code} and codes under it" if ref.descendants else ref.code
+            by_system.setdefault(system_label(ref.system), []).append(text)
+        rows += [DiagnosisRow(requirement, system, ", ".join(codes))
+                 for system, codes in by_system.items()]
+    return rows
+
+
+def policy_page(policy: Policy, *, line_names: dict[str, str], document: str | None,
+                index_url: str, preview_url: str, payer: str) -> str:
+    return render("policy.html", p=policy, line_names=line_names, document=document,
+                  index_url=index_url, preview_url=preview_url, payer=payer,
+                  system_label=system_label, diagnosis_rows=diagnosis_rows)
+
+
+def index_page(policies: list[tuple[Policy, str, str]], *, payer: str, index_url: str) -> str:
+    """``policies``: each policy with its page URL and its preview URL."""
+    return render("index.html", policies=policies, payer=payer, index_url=index_url,
+                  code_label=lambda c: f"{system_label(c.system)} {c.code}")
+
+
+def preview_page(policy: Policy, previews: list[Preview], *, payer: str, index_url: str,
+                 policy_url: str) -> str:
+    sections: dict[str, list[Preview]] = {}
+    for item in previews:
+        sections.setdefault(code_label(item.scenario.code), []).append(item)
+    return render("preview.html", p=policy, sections=sections, payer=payer, index_url=index_url,
+                  policy_url=policy_url, card_count=sum(len(x.cards) for x in previews),
+                  scenario_count=len(previews))

@@ -1,0 +1,152 @@
+"""The cards a policy can produce, found by asking the service itself.
+
+A policy author cannot order CPT 47383 in the CDS Hooks sandbox, so the preview page synthesises
+the order-sign calls an EHR would make for every situation the policy distinguishes: each of its
+codes, for a member of each line of business in the payer file, with a member whose plan type maps
+to none and with no active coverage, and with each indication's diagnosis codes as the order's
+reason or with no reason at all. Each request goes through the same ``Evaluator.evaluate`` that
+answers hook calls, so the cards shown are exactly the cards clinicians get.
+
+``scenarios`` is pure (policy and payer file in, requests out); ``preview`` runs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cds_service.evaluate import Evaluator
+from cds_service.fhir.coding import SYSTEM_LABELS
+from cds_service.hooks.registry import SERVICES
+from cds_service.hooks.request import HookRequest
+from cds_service.payer import coverage as cov
+from cds_service.payer.coverage import COVERAGE_CLASS
+from cds_service.payer.models import LineOfBusiness, PayerConfig
+from cds_service.policy.models import Indication, Policy, ProcedureCode
+
+SERVICE = SERVICES["crd-order-sign"]
+PATIENT = "preview-patient"
+NO_INDICATION = "no recognised indication"
+UNKNOWN_PLAN = "plan type not mapped"
+NO_COVERAGE = "no active coverage"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One synthesised hook call: what it stands for and the request an EHR would send."""
+
+    code: ProcedureCode
+    member: str
+    """The line of business's name, ``UNKNOWN_PLAN`` or ``NO_COVERAGE``."""
+    indication: str
+    """The indication's name or ``NO_INDICATION``."""
+    request: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"{code_label(self.code)} \u00b7 {self.member} \u00b7 {self.indication}"
+
+
+@dataclass(frozen=True)
+class Preview:
+    scenario: Scenario
+    cards: list[dict[str, Any]]
+    """The cards of the hook response, as JSON sent to the EHR."""
+
+    @property
+    def label(self) -> str:
+        return self.scenario.label
+
+
+def code_label(code: ProcedureCode) -> str:
+    return f"{SYSTEM_LABELS.get(code.system, code.system)} {code.code}"
+
+
+def scenarios(policy: Policy, payer: PayerConfig) -> list[Scenario]:
+    """Every code x member situation x indication (or none), in the policy's own order."""
+    members: list[tuple[str, dict[str, Any] | None]] = []
+    for line in payer.lines_of_business:
+        coverage = coverage_for(line, payer)
+        if coverage is not None:
+            members.append((line.name, coverage))
+    members.append((UNKNOWN_PLAN, _coverage(payer, "preview-unknown-plan", {"text": "Other plan"},
+                                            [])))
+    members.append((NO_COVERAGE, None))
+    reasons: list[tuple[str, list[dict[str, Any]]]] = [
+        (ind.name, reason_codes(ind)) for ind in policy.indications]
+    reasons.append((NO_INDICATION, []))
+    return [Scenario(code, member, indication, _request(code, coverage, reason))
+            for code in policy.codes
+            for member, coverage in members
+            for indication, reason in reasons]
+
+
+async def preview(evaluator: Evaluator, policy: Policy, payer: PayerConfig) -> list[Preview]:
+    """The cards each scenario gets from the hook-answering code (no EHR to query: the requests
+    carry everything as prefetch)."""
+    out = []
+    for scenario in scenarios(policy, payer):
+        request = HookRequest.model_validate(scenario.request)
+        evaluation = await evaluator.evaluate(request, SERVICE, None)
+        out.append(Preview(scenario, evaluation.response.to_json_dict()["cards"]))
+    return out
+
+
+def coverage_for(line: LineOfBusiness, payer: PayerConfig) -> dict[str, Any] | None:
+    """A Coverage the payer file maps to ``line``; None when every candidate maps to another line
+    first (the first matching line wins, so such a line is never reached)."""
+    candidates = [_coverage(payer, f"preview-{line.id}",
+                            {"coding": [{"system": ref.system, "code": ref.code}]}, [])
+                  for ref in line.coverage_type]
+    candidates += [_coverage(payer, f"preview-{line.id}", None, [{
+        "type": {"coding": [{"system": COVERAGE_CLASS, "code": rule.type}]},
+        "value": rule.value}]) for rule in line.coverage_class]
+    for candidate in candidates:
+        found = cov.line_of_business(payer, candidate).line
+        if found is not None and found.id == line.id:
+            return candidate
+    return None
+
+
+def reason_codes(indication: Indication) -> list[dict[str, Any]]:
+    """One code from each diagnosis group: the least an order's reasons must hold."""
+    return [{"coding": [{"system": group.any_of[0].system, "code": group.any_of[0].code}],
+             "text": indication.name} for group in indication.diagnoses]
+
+
+def _coverage(payer: PayerConfig, rid: str, type_: dict[str, Any] | None,
+              classes: list[dict[str, Any]]) -> dict[str, Any]:
+    payor: dict[str, Any] = {"display": payer.name}
+    if payer.identifiers:
+        # With identifiers configured, a Coverage must name this payer to be answered at all.
+        payor["identifier"] = payer.identifiers[0].model_dump()
+    resource: dict[str, Any] = {
+        "resourceType": "Coverage", "id": rid, "status": "active",
+        "beneficiary": {"reference": f"Patient/{PATIENT}"}, "payor": [payor]}
+    if type_ is not None:
+        resource["type"] = type_
+    if classes:
+        resource["class"] = classes
+    return resource
+
+
+def _request(code: ProcedureCode, coverage: dict[str, Any] | None,
+             reasons: list[dict[str, Any]]) -> dict[str, Any]:
+    order: dict[str, Any] = {
+        "resourceType": "ServiceRequest", "id": f"preview-{code.code}", "status": "draft",
+        "intent": "order",
+        "code": {"coding": [{"system": code.system, "code": code.code, "display": code.display}]},
+        "subject": {"reference": f"Patient/{PATIENT}"}}
+    if reasons:
+        order["reasonCode"] = reasons
+    entries = [{"resource": coverage}] if coverage is not None else []
+    return {
+        "hook": SERVICE.hook,
+        "hookInstance": f"preview-{code.code}",
+        "context": {"userId": "Practitioner/preview", "patientId": PATIENT,
+                    "draftOrders": {"resourceType": "Bundle", "type": "collection",
+                                    "entry": [{"resource": order}]}},
+        "prefetch": {
+            "patient": {"resourceType": "Patient", "id": PATIENT},
+            "coverage": {"resourceType": "Bundle", "type": "searchset", "entry": entries}},
+    }

@@ -1,0 +1,114 @@
+"""The policy pages and the card preview in a real browser, at the width of an EHR side panel
+(420 px) and of a desktop (1400 px), checked as a person would: nothing scrolls sideways, tables
+are headed, every card of the preview is there with its Markdown rendered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.wait import WebDriverWait
+
+from cds_service.api.openapi import ENDPOINTS
+from cds_service.knowledge import load_knowledge
+from cds_service.preview import scenarios
+from tests.support import ROOT
+
+pytestmark = pytest.mark.browser
+
+POLICY = "cryosurgical-ablation-liver-tumors"
+POLICIES = [POLICY, "test-only-thermoplasty"]
+PAGES = ["/policies", *(f"/policies/{p}{page}" for p in POLICIES for page in ("", "/preview"))]
+WIDTHS = [420, 1400]
+
+
+def open_at(browser: webdriver.Chrome, url: str, width: int) -> None:
+    browser.set_window_size(width, 900)
+    browser.get(url)
+    assert browser.execute_script("return document.readyState") == "complete"
+    assert browser.execute_script("return window.innerWidth") == width
+
+
+def js(browser: webdriver.Chrome, script: str) -> Any:
+    return browser.execute_script(script)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("path", PAGES)
+def test_nothing_overflows_sideways(browser: webdriver.Chrome, base_url: str, path: str,
+                                    width: int) -> None:
+    open_at(browser, base_url + path, width)
+    scroll_width, client_width = js(browser, "const e = document.scrollingElement; "
+                                             "return [e.scrollWidth, e.clientWidth]")
+    assert scroll_width <= client_width
+    # No single element reaches past the right edge either (a clipped table or <pre> would).
+    wide = js(browser, """
+        const w = document.documentElement.clientWidth;
+        return [...document.querySelectorAll('main *')]
+            .filter(e => e.getBoundingClientRect().right > w + 1)
+            .map(e => e.tagName + '.' + e.className).slice(0, 5);""")
+    assert wide == []
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("path", [p for p in PAGES if not p.endswith("/preview")])
+def test_every_table_has_header_cells(browser: webdriver.Chrome, base_url: str, path: str,
+                                      width: int) -> None:
+    open_at(browser, base_url + path, width)
+    tables = browser.find_elements(By.CSS_SELECTOR, "main table")
+    assert tables
+    for table in tables:
+        headers = table.find_elements(By.CSS_SELECTOR, "thead th")
+        assert headers and all(h.text.strip() for h in headers)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_policy_page_source_document_wraps(browser: webdriver.Chrome, base_url: str,
+                                           width: int) -> None:
+    open_at(browser, f"{base_url}/policies/{POLICY}", width)
+    document = browser.find_element(By.CSS_SELECTOR, "#source + pre")
+    assert "Cryosurgical" in document.text
+    assert js(browser, "const p = document.querySelector('#source + pre'); "
+                       "return p.scrollWidth <= p.clientWidth")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("policy", POLICIES)
+def test_preview_shows_every_card_with_its_markdown_rendered(
+        browser: webdriver.Chrome, base_url: str, policy: str, width: int) -> None:
+    knowledge = load_knowledge(ROOT / "tests" / "data" / "policies", None)
+    loaded = knowledge.policies.get(policy)
+    assert loaded is not None
+    expected = len(scenarios(loaded.policy, knowledge.payer))
+    open_at(browser, f"{base_url}/policies/{policy}/preview", width)
+    assert len(browser.find_elements(By.CSS_SELECTOR, "section.scenario")) == expected
+    cards = browser.find_elements(By.CSS_SELECTOR, "article.card")
+    assert len(cards) == expected
+    for card in cards:
+        text = card.text
+        assert "**" not in text and "\\" not in text and "> " not in text
+        assert card.find_elements(By.CSS_SELECTOR, ".detail blockquote")
+        assert card.find_elements(By.CSS_SELECTOR, ".detail strong")
+        assert card.find_element(By.CSS_SELECTOR, ".summary").text
+        assert card.find_element(By.CSS_SELECTOR, ".suggestions button").text.startswith(
+            "Remove the")
+        assert len(card.find_elements(By.CSS_SELECTOR, "ul.override li")) == len(
+            loaded.policy.override_reasons)
+        assert card.find_elements(By.CSS_SELECTOR, "ul.links a[href]")
+    # Indicator colours: a warning card's stripe differs from an info card's.
+    colours = js(browser, """return ['warning', 'info'].map(k => getComputedStyle(
+        document.querySelector('article.card.' + k)).borderLeftColor);""")
+    assert colours[0] != colours[1]
+
+
+def test_api_docs_render_every_endpoint_from_our_own_assets(browser: webdriver.Chrome,
+                                                           base_url: str) -> None:
+    open_at(browser, f"{base_url}/docs", 1400)
+    WebDriverWait(browser, 20).until(
+        lambda b: len(b.find_elements(By.CSS_SELECTOR, ".opblock")) >= len(ENDPOINTS))
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".opblock")) == len(ENDPOINTS)
+    assert not browser.find_elements(By.CSS_SELECTOR, ".errors-wrapper")
+    loaded = js(browser, "return performance.getEntriesByType('resource').map(e => e.name)")
+    assert loaded and all(url.startswith(base_url + "/") for url in loaded), loaded
