@@ -3,7 +3,8 @@
 A policy author cannot order CPT 47383 in the CDS Hooks sandbox, so the preview page synthesises
 the order-sign calls an EHR would make for every situation the policy distinguishes: each of its
 codes, for a member of each line of business in the payer file, with a member whose plan type maps
-to none and with no active coverage, and with each indication's diagnosis codes as the order's
+to none and (when the payer file asks for a card then) with no active coverage, and with each
+indication's diagnosis codes as the order's
 reason or with no reason at all. Each request goes through the same ``Evaluator.evaluate`` that
 answers hook calls, so the cards shown are exactly the cards clinicians get.
 
@@ -71,7 +72,9 @@ def scenarios(policy: Policy, payer: PayerConfig) -> list[Scenario]:
             members.append((line.name, coverage))
     members.append((UNKNOWN_PLAN, _coverage(payer, "preview-unknown-plan", {"text": "Other plan"},
                                             [])))
-    members.append((NO_COVERAGE, None))
+    if payer.member_without_coverage == "card":
+        # Otherwise such a call is refused (400, Da Vinci CRD 2.2): no card to show.
+        members.append((NO_COVERAGE, None))
     reasons: list[tuple[str, list[dict[str, Any]]]] = [
         (ind.name, reason_codes(ind)) for ind in policy.indications]
     reasons.append((NO_INDICATION, []))

@@ -87,7 +87,7 @@ def test_card_preview_shows_the_cards_a_hook_call_returns(client: TestClient) ->
     page = client.get("/policies/cryosurgical-ablation-liver-tumors/preview")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
-    assert page.text.count('<article class="card ') == 48
+    assert page.text.count('<article class="card ') == 36
     assert page.text.count('<article class="card warning">') == 24
     # The same summary and quoted evidence an EHR gets for the example request.
     card = call(client, example("order-sign-47383-commercial-colorectal-liver-metastases")

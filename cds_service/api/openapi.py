@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from cds_service.hooks.feedback import FeedbackRequest
-from cds_service.hooks.request import HookRequest, OrderSelectContext, OrderSignContext
+from cds_service.hooks.registry import SERVICES
+from cds_service.hooks.request import HookRequest
 from cds_service.hooks.response import HookResponse
 
 FHIR_JSON = "application/fhir+json"
@@ -84,18 +85,20 @@ class Endpoint:
     tag: str = "CDS Hooks"
 
 
-_HOOK = ("The EHR's hook request: context is an order-sign context (OrderSignContext) for "
-         "crd-order-sign and an order-select context (OrderSelectContext) for crd-order-select.")
+_HOOK = "The EHR's hook request; its context is the service's: " + "; ".join(
+    f"{s.id}: {s.hook} ({s.context_model.__name__})" for s in SERVICES.values()) + "."
 
 ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("get", "/cds-services"): Endpoint(
         "Discovery: the CDS Services offered", Discovery, errors=(401,), token=True,
         description="Needs a token unless CDS_DISCOVERY_PUBLIC=true."),
     ("post", "/cds-services/{service_id}"): Endpoint(
-        "Call a CDS Service (order-select or order-sign)", HookResponse, HookRequest,
+        "Call a CDS Service (" + ", ".join(s.hook for s in SERVICES.values()) + ")",
+        HookResponse, HookRequest,
         errors=(400, 401, 404, 412, 413), token=True, description=_HOOK + (
-            " The answer has cards and, for order-sign, Da Vinci CRD coverage-information "
-            "systemActions.")),
+            " The answer has cards and Da Vinci CRD coverage-information systemActions "
+            "(always an array on the primary hooks order-sign, order-dispatch and "
+            "appointment-book).")),
     ("post", "/cds-services/{service_id}/feedback"): Endpoint(
         "Feedback: how the clinician acted on our cards", FeedbackSummary, FeedbackRequest,
         errors=(400, 401, 404, 413), token=True),
@@ -123,8 +126,9 @@ _ERRORS = {400: "Malformed or invalid request", 401: "No valid JWT from a truste
            412: "Data neither prefetched nor obtainable from the EHR",
            413: "Request body too large"}
 _SCHEMA_MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
-    (HookRequest, "validation"), (OrderSignContext, "validation"),
-    (OrderSelectContext, "validation"), (FeedbackRequest, "validation"),
+    (HookRequest, "validation"),
+    *((m, "validation") for m in dict.fromkeys(s.context_model for s in SERVICES.values())),
+    (FeedbackRequest, "validation"),
     (HookResponse, "serialization"), (Discovery, "serialization"),
     (FeedbackSummary, "serialization"), (OperationOutcome, "serialization"),
 ]

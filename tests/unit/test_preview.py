@@ -30,12 +30,26 @@ def policy_of(knowledge: Knowledge) -> Policy:
 def test_one_scenario_per_code_member_and_indication(knowledge: Knowledge) -> None:
     policy = policy_of(knowledge)
     found = scenarios(policy, knowledge.payer)
-    members = [line.name for line in knowledge.payer.lines_of_business] + [UNKNOWN_PLAN,
-                                                                          NO_COVERAGE]
+    # No "no active coverage" member: by default such a call is refused (400), not carded.
+    members = [line.name for line in knowledge.payer.lines_of_business] + [UNKNOWN_PLAN]
     indications = [i.name for i in policy.indications] + [NO_INDICATION]
     assert [(s.code.code, s.member, s.indication) for s in found] == [
         (c.code, m, i) for c in policy.codes for m in members for i in indications]
+    assert len(found) == 3 * 3 * 4
+
+
+def test_a_payer_file_asking_for_the_no_coverage_card_gets_it_previewed(
+        knowledge: Knowledge) -> None:
+    payer = knowledge.payer.model_copy(update={"member_without_coverage": "card"})
+    found = scenarios(policy_of(knowledge), payer)
     assert len(found) == 3 * 4 * 4
+    assert all(s.request["prefetch"]["coverage"]["entry"] == []
+               for s in found if s.member == NO_COVERAGE)
+    mine = Knowledge(knowledge.policies, payer)
+    evaluator = Evaluator(mine, public_base_url="https://cds.payer.example")
+    previews = asyncio.run(preview(evaluator, policy_of(mine), payer))
+    assert {p.cards[0]["indicator"] for p in previews if p.scenario.member == NO_COVERAGE} == {
+        "info"}
 
 
 def test_each_line_of_business_gets_a_coverage_the_payer_file_maps_to_it(
@@ -47,7 +61,6 @@ def test_each_line_of_business_gets_a_coverage_the_payer_file_maps_to_it(
         assert cov.line_of_business(knowledge.payer, entry["resource"]).line == line
     [unknown] = by_member[UNKNOWN_PLAN]
     assert cov.line_of_business(knowledge.payer, unknown["resource"]).line is None
-    assert by_member[NO_COVERAGE] == []
 
 
 def test_indication_scenarios_carry_a_code_from_every_diagnosis_group(
@@ -64,7 +77,7 @@ def test_indication_scenarios_carry_a_code_from_every_diagnosis_group(
 def test_every_scenario_gets_the_card_the_hook_endpoint_gives(knowledge: Knowledge) -> None:
     evaluator = Evaluator(knowledge, public_base_url="https://cds.payer.example")
     previews = asyncio.run(preview(evaluator, policy_of(knowledge), knowledge.payer))
-    assert len(previews) == 48
+    assert len(previews) == 36
     for item in previews:
         [card] = item.cards
         s = item.scenario
@@ -84,7 +97,8 @@ def test_every_scenario_gets_the_card_the_hook_endpoint_gives(knowledge: Knowled
 def test_a_payer_with_identifiers_and_a_class_only_line_still_gets_every_card(
         knowledge: Knowledge) -> None:
     payer = PayerConfig.model_validate({
-        "schema": 1, "name": "Example payer",
+        "schema": 1, "name": "Example payer", "unknown_plan_reason": "Plan unknown.",
+        "unmatched_orders": {"covered": "indeterminate", "reason": "No policy applies."},
         "identifiers": [{"system": "http://hl7.org/fhir/sid/us-naic", "value": "00000"}],
         "lines_of_business": [
             {"id": "medicare-advantage", "name": "Medicare Advantage",
@@ -95,6 +109,6 @@ def test_a_payer_with_identifiers_and_a_class_only_line_still_gets_every_card(
     mine = Knowledge(knowledge.policies, payer)
     evaluator = Evaluator(mine, public_base_url="https://cds.payer.example")
     previews = asyncio.run(preview(evaluator, policy_of(mine), payer))
-    assert len(previews) == 48
+    assert len(previews) == 36
     warnings = {p.scenario.member for p in previews if p.cards[0]["indicator"] == "warning"}
     assert warnings == {"Medicare Advantage", "Commercial"}
