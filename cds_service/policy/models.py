@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cds_service.fhir.coding import CodeRef
+from cds_service.fhir.coding import CodeRef, check_known_system
 
 # Da Vinci CRD card types (http://terminology.hl7.org/CodeSystem/cdshooks-card-type).
 CardTopic = Literal[
@@ -55,6 +55,8 @@ class ProcedureCode(_Strict):
     code: str = Field(min_length=1)
     display: str = Field(min_length=1)
     approach: str | None = None
+
+    _known = field_validator("system")(check_known_system)
 
 
 class Determination(_Strict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cds_service.fhir.coding import SYSTEM_LABELS
+from cds_service.fhir.coding import system_label
 from cds_service.fhir.orders import Order
 from cds_service.payer.models import LineOfBusiness
 from cds_service.policy.models import Determination, Indication, Policy, ProcedureCode
@@ -33,5 +33,5 @@ class Finding:
 
     @property
     def code_label(self) -> str:
-        label = SYSTEM_LABELS.get(self.code.system)
+        label = system_label(self.code.system)
         return f"{label} {self.code.code}" if label else self.code.code
