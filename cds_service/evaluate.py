@@ -10,16 +10,17 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
 
 from cds_service.errors import BadRequest
-from cds_service.fhir.coding import codings, elements
+from cds_service.fhir.coding import elements
 from cds_service.fhir.data import Fetcher, RequestData
 from cds_service.fhir.orders import Order, order_codes, orders_in_scope
+from cds_service.fhir.reasons import Reason, codings_of, order_reasons
 from cds_service.fhir.references import reference_of
 from cds_service.fhir.validate import validate_resource
 from cds_service.hooks.registry import PREFETCH, ServiceDefinition
@@ -64,6 +65,8 @@ class Evaluation:
     """Each coverage-information action with its coverage-assertion-id."""
     fetched: list[str] = field(default_factory=list)
     options: Options = field(default_factory=Options)
+    ignored_elements: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    """Per draft-order position: paths of elements R4 does not define, dropped while reading."""
 
 
 def _uuid() -> str:
@@ -102,8 +105,12 @@ class Evaluator:
         evaluation = Evaluation(empty, orders, options=options)
         if not matches:
             return evaluation
-        for order, _, _ in matches:
-            validate_resource(order.resource, order.path)
+        for i, (order, policy, code) in enumerate(matches):
+            # Lenient reading: the order is used, and echoed, without elements R4 does not define.
+            reading = validate_resource(order.resource, order.path)
+            matches[i] = (replace(order, resource=reading.resource), policy, code)
+            if reading.ignored:
+                evaluation.ignored_elements[order.index] = reading.ignored
         data = RequestData(context=request.context, entries=context.entries(),
                            prefetch=request.prefetch, templates=PREFETCH, fetcher=fetcher)
         for order, policy, code in matches:
@@ -137,7 +144,8 @@ class Evaluator:
             coverage_found=coverage.resource is not None,
             coverage_reference=coverage.reference,
             line=line, line_basis=basis,
-            indications=tuple(policy.indications_for(reasons)),
+            indications=tuple(policy.indications_for(codings_of(reasons))),
+            reasons=tuple(reasons),
             policy_url=self.policy_url(policy),
             policy_lines=self.knowledge.lines_for(policy),
         )
@@ -184,14 +192,12 @@ class Evaluator:
             found += cov.payor_identifiers(payor, org)
         return found
 
-    async def reasons(self, order: Order, data: RequestData) -> list[tuple[str, str]]:
-        pairs = [p for rc in elements(order.resource.get("reasonCode")) for p in codings(rc)]
+    async def reasons(self, order: Order, data: RequestData) -> list[Reason]:
+        referenced = []
         for item in elements(order.resource.get("reasonReference")):
             ref = reference_of(item)
-            found = await data.resolve(ref, order.resource) if ref else None
-            if found is not None:
-                pairs += codings(found.get("code"))
-        return pairs
+            referenced.append((item, await data.resolve(ref, order.resource) if ref else None))
+        return order_reasons(order.resource, referenced)
 
     def respond(self, evaluation: Evaluation, service: ServiceDefinition) -> None:
         options = evaluation.options

@@ -86,6 +86,10 @@ class Indication(_Strict):
     population: Quote
     evidence: Quote
 
+    def names_any(self, pairs: tuple[tuple[str, str], ...]) -> bool:
+        """Whether any of the (system, code) pairs is one of this indication's diagnoses."""
+        return any(ref.matches(s, c) for g in self.diagnoses for ref in g.any_of for s, c in pairs)
+
 
 class OverrideReason(_Strict):
     code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-]*$")

@@ -12,6 +12,7 @@ from typing import Any
 
 from cds_service.fhir.coding import elements
 from cds_service.hooks.response import Action
+from cds_service.respond.clean import pruned
 from cds_service.respond.finding import Finding
 
 COVERAGE_INFORMATION = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
@@ -44,7 +45,8 @@ def coverage_information(f: Finding, *, assertion_id: str, today: date,
 
 
 def build_action(f: Finding, *, assertion_id: str, today: date, crd_version: str) -> Action:
-    resource = dict(f.order.resource)
+    # The order as received, less what is not valid FHIR JSON (``"reasonCode": []``, nulls).
+    resource = dict(pruned(f.order.resource))
     # Replace an earlier assertion for the same coverage, keep every other extension (§resp-37).
     kept = [ext for ext in elements(resource.get("extension"))
             if not (isinstance(ext, dict) and ext.get("url") == COVERAGE_INFORMATION

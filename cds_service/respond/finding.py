@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from cds_service.fhir.coding import system_label
 from cds_service.fhir.orders import Order
+from cds_service.fhir.reasons import Reason
 from cds_service.payer.models import LineOfBusiness
 from cds_service.policy.models import Determination, Indication, Policy, ProcedureCode
 
@@ -26,6 +27,8 @@ class Finding:
     policy_url: str
     policy_lines: tuple[tuple[LineOfBusiness, Determination], ...]
     """Every line of business the policy decides for, in the payer file's order."""
+    reasons: tuple[Reason, ...] = ()
+    """The order's reasons (reasonCode and reasonReference), with the EHR's words for each."""
 
     @property
     def determination(self) -> Determination | None:
