@@ -39,6 +39,8 @@ class OrderRecord:
     line_basis: str | None = None
     indications: tuple[str, ...] = ()
     covered: str | None = None
+    ignored_elements: tuple[str, ...] = ()
+    """Paths of elements R4 does not define, dropped while reading the order (no values)."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,8 @@ def decision_record(service: ServiceDefinition, request: HookRequest, client: Cl
             coverage_found=f.coverage_found, coverage_reference=f.coverage_reference,
             line_of_business=f.line.id if f.line else None, line_basis=f.line_basis,
             indications=tuple(i.id for i in f.indications),
-            covered=det.covered if det else None))
+            covered=det.covered if det else None,
+            ignored_elements=evaluation.ignored_elements.get(order.index, ())))
     cards = tuple(
         CardRecord(
             position=i, uuid=card.uuid, order_position=f.order.index,
