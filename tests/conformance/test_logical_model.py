@@ -197,10 +197,19 @@ def test_discovery_conforms_to_the_cds_hooks_services_model(
     assert models.check(response.json(), SERVICES_MODEL, SERVICES_OVERRIDES) == []
 
 
+# Examples of what real CDS Clients send that the specification does not allow, and we accept.
+NONCONFORMING_EXAMPLES = {
+    # The Da Vinci CRD request generator against an open FHIR server (issue 9).
+    "order-sign-47383-commercial-empty-access-token.json": [
+        "$.fhirAuthorization.access_token: string must be non-empty, without surrounding "
+        "whitespace"],
+}
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_request_conforms_to_the_cds_hooks_request_model(
         models: LogicalModels, path: Path) -> None:
-    assert models.check(load_json(path), REQUEST_MODEL) == []
+    assert models.check(load_json(path), REQUEST_MODEL) == NONCONFORMING_EXAMPLES.get(path.name, [])
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
