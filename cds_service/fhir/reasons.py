@@ -37,9 +37,11 @@ def order_reasons(resource: dict[str, Any],
     for reference, target in referenced:
         reason = reason_of(target.get("code")) if isinstance(target, dict) else None
         if reason is None and isinstance(reference, dict):
-            display = _text(reference.get("display"))
-            if display:
-                reason = Reason(_cut(display), ())
+            # Unreadable, or naming no code: still a reason the order gives, known by the
+            # reference's display or the reference itself.
+            label = _text(reference.get("display")) or _text(reference.get("reference"))
+            if label:
+                reason = Reason(_cut(label), ())
         if reason is not None:
             found.append(reason)
     return found
@@ -50,18 +52,17 @@ def reason_of(concept: Any) -> Reason | None:
     if not isinstance(concept, dict):
         return None
     pairs: list[tuple[str, str]] = []
-    display = None
+    display = code_label = None
     for coding in elements(concept.get("coding")):
         if not isinstance(coding, dict):
             continue
         system, code = _text(coding.get("system")), _text(coding.get("code"))
+        display = display or _text(coding.get("display"))
+        if code and code_label is None:
+            code_label = f"{system_label(system) or system} {code}" if system else code
         if system and code:
             pairs.append((canonical_system(system), code))
-            display = display or _text(coding.get("display"))
-    label = _text(concept.get("text")) or display
-    if label is None and pairs:
-        system, code = pairs[0]
-        label = f"{system_label(system) or system} {code}"
+    label = _text(concept.get("text")) or display or code_label
     if label is None:
         return None
     return Reason(_cut(label), tuple(dict.fromkeys(pairs)))

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.resource import Resource
 from pydantic import BaseModel, ValidationError
 
 from cds_service.errors import BadRequest, Issue, json_path, plain_message
+from cds_service.fhir.clean import pruned
 from cds_service.fhir.lenient import noted, without
 
 # Bindings are not enforced by fhir.resources; these two drive our answer, so check them here.
@@ -23,6 +25,7 @@ _REQUEST_STATUS = {"draft", "active", "on-hold", "revoked", "completed", "entere
                    "unknown"}
 _REQUEST_INTENT = {"proposal", "plan", "directive", "order", "original-order", "reflex-order",
                    "filler-order", "instance-order", "option"}
+_ABSTRACT = {"Resource", "DomainResource"}
 _ROUNDS = 3
 """Validation passes that drop unknown elements; unknown elements nested in unknown elements are
 reported together with their parent, so two passes suffice for any input."""
@@ -43,7 +46,8 @@ def validate_resource(resource: dict[str, Any], path: str) -> Reading:
     assert isinstance(rtype, str)
     _check_resource_types(resource, path)
     dropped: list[tuple[int | str, ...]] = []
-    current = resource
+    # Nulls and empty arrays or objects mean "absent" in FHIR JSON (and are invalid there).
+    current = pruned(resource)
     for _ in range(_ROUNDS):
         errors = _errors(model, current, path)
         unknown = [e["loc"] for e in errors if e["type"] == "extra_forbidden"]
@@ -58,11 +62,12 @@ def validate_resource(resource: dict[str, Any], path: str) -> Reading:
               f"{json_path(e['loc'], rtype)}: {plain_message(e, fhir=True)}",
               (json_path(e["loc"], path),))
         for e in errors if e["type"] != "extra_forbidden"]
+    flagged = {issue.expression for issue in problems}
     if rtype == "ServiceRequest":
-        if current.get("status") not in _REQUEST_STATUS:
+        if (f"{path}.status",) not in flagged and current.get("status") not in _REQUEST_STATUS:
             problems.append(Issue("code-invalid", "ServiceRequest.status is not a RequestStatus",
                                   (f"{path}.status",)))
-        if current.get("intent") not in _REQUEST_INTENT:
+        if (f"{path}.intent",) not in flagged and current.get("intent") not in _REQUEST_INTENT:
             problems.append(Issue("code-invalid", "ServiceRequest.intent is not a RequestIntent",
                                   (f"{path}.intent",)))
     if problems:
@@ -71,11 +76,16 @@ def validate_resource(resource: dict[str, Any], path: str) -> Reading:
 
 
 def _model(rtype: Any, where: str) -> type[BaseModel]:
-    if isinstance(rtype, str) and rtype and rtype[:1].isupper() and rtype.isalnum():
+    if (isinstance(rtype, str) and rtype[:1].isupper() and rtype.isalnum()
+            and rtype not in _ABSTRACT):
         try:
-            return get_fhir_model_class(rtype)
+            model = get_fhir_model_class(rtype)
         except (KeyError, ValueError):
             pass  # fhir.resources raises KeyError for unknown names: must not become a 500.
+        else:
+            # The same lookup also answers data types (CodeableConcept): not resources.
+            if issubclass(model, Resource):
+                return model
     raise BadRequest("resourceType is not a FHIR R4 resource type", expression=where)
 
 

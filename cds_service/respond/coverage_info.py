@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from cds_service.fhir.clean import pruned
 from cds_service.fhir.coding import elements
 from cds_service.hooks.response import Action
-from cds_service.respond.clean import pruned
 from cds_service.respond.finding import Finding
 
 COVERAGE_INFORMATION = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"

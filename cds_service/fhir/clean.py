@@ -1,8 +1,9 @@
-"""What we send back is valid FHIR JSON: no null, no empty array, no empty object (pure).
+"""No null, no empty array, no empty object: FHIR JSON's "absent", made explicit (pure).
 
-FHIR R4 JSON (§json.html "Arrays ... SHALL NOT be empty", "null values are not allowed" except as
-placeholders keeping a primitive array aligned with its ``_element`` extension array) and CDS
-Hooks 2.0 §Use of JSON. EHRs send such values (``"reasonCode": []``); an echoed order must not.
+FHIR R4 JSON (§json.html: arrays and objects SHALL NOT be empty, and null is allowed only as a
+placeholder keeping a primitive array aligned with its ``_element`` extension array) and CDS Hooks
+2.0 §Use of JSON. EHRs send such values (``"reasonCode": []``): we read them as absent, and an
+order we echo back must not carry them.
 """
 
 from __future__ import annotations
