@@ -22,7 +22,7 @@ from cds_service.fhir.data import Fetcher, RequestData
 from cds_service.fhir.orders import Order, order_codes, orders_in_scope
 from cds_service.fhir.reasons import Reason, codings_of, order_reasons
 from cds_service.fhir.references import reference_of
-from cds_service.fhir.validate import validate_resource
+from cds_service.fhir.validate import ignored_in, validate_resource
 from cds_service.hooks.registry import PREFETCH, ServiceDefinition
 from cds_service.hooks.request import HookRequest, OrderSelectContext, OrderSignContext
 from cds_service.hooks.response import Action, Card, HookResponse
@@ -138,7 +138,7 @@ class Evaluator:
             basis = f"{coverage.basis}; {result.basis}"
             if result.line is not None and result.line.id in policy.determinations:
                 line = result.line
-        reasons = await self.reasons(order, data)
+        reasons, read = await self.reasons(order, data)
         return Finding(
             order=order, policy=policy, code=code,
             coverage_found=coverage.resource is not None,
@@ -148,6 +148,8 @@ class Evaluator:
             reasons=tuple(reasons),
             policy_url=self.policy_url(policy),
             policy_lines=self.knowledge.lines_for(policy),
+            ignored_elements=tuple(path for resource in (coverage.resource, *read)
+                                   if resource is not None for path in ignored_in(resource)),
         )
 
     async def coverage(self, order: Order, data: RequestData) -> Coverage:
@@ -192,12 +194,16 @@ class Evaluator:
             found += cov.payor_identifiers(payor, org)
         return found
 
-    async def reasons(self, order: Order, data: RequestData) -> list[Reason]:
+    async def reasons(self, order: Order, data: RequestData,
+                      ) -> tuple[list[Reason], list[dict[str, Any]]]:
+        """The order's reasons, and the resources read for them outside the order itself."""
         referenced = []
         for item in elements(order.resource.get("reasonReference")):
             ref = reference_of(item)
             referenced.append((item, await data.resolve(ref, order.resource) if ref else None))
-        return order_reasons(order.resource, referenced)
+        outside = [target for item, target in referenced if target is not None
+                   and not str(reference_of(item)).startswith("#")]
+        return order_reasons(order.resource, referenced), outside
 
     def respond(self, evaluation: Evaluation, service: ServiceDefinition) -> None:
         options = evaluation.options

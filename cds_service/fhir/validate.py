@@ -118,3 +118,20 @@ def _errors(model: type[BaseModel], resource: dict[str, Any], path: str) -> list
         raise BadRequest("the resource is not FHIR R4 JSON the service can read",
                          expression=path) from None
     return []
+
+
+def ignored_in(resource: dict[str, Any]) -> tuple[str, ...]:
+    """Paths of the elements R4 does not define in a resource we read without needing it valid
+    (the member's Coverage, a reason's Condition): we read those by walking the JSON, so unknown
+    elements are ignored anyway; this says which, for the decision record. Nothing else about
+    the resource is judged here."""
+    rtype = resource.get("resourceType")
+    try:
+        model = _model(rtype, "resourceType")
+        model.model_validate(pruned(resource))
+    except ValidationError as exc:
+        unknown = [e["loc"] for e in exc.errors() if e["type"] == "extra_forbidden"]
+        return noted(str(rtype), unknown)
+    except (BadRequest, KeyError, TypeError, ValueError, AttributeError):
+        return ()
+    return ()

@@ -29,6 +29,9 @@ class Finding:
     """Every line of business the policy decides for, in the payer file's order."""
     reasons: tuple[Reason, ...] = ()
     """The order's reasons (reasonCode and reasonReference), with the EHR's words for each."""
+    ignored_elements: tuple[str, ...] = ()
+    """Elements R4 does not define in the other resources read for this order (Coverage, a
+    reason's Condition): paths only, for the decision record."""
 
     @property
     def determination(self) -> Determination | None:

@@ -107,7 +107,8 @@ def decision_record(service: ServiceDefinition, request: HookRequest, client: Cl
             line_of_business=f.line.id if f.line else None, line_basis=f.line_basis,
             indications=tuple(i.id for i in f.indications),
             covered=det.covered if det else None,
-            ignored_elements=evaluation.ignored_elements.get(order.index, ())))
+            ignored_elements=tuple(dict.fromkeys(
+                (*evaluation.ignored_elements.get(order.index, ()), *f.ignored_elements)))))
     cards = tuple(
         CardRecord(
             position=i, uuid=card.uuid, order_position=f.order.index,

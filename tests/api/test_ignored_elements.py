@@ -42,3 +42,21 @@ def test_an_order_read_without_surprises_notes_nothing(service: Service) -> None
     with records.db.read() as conn:
         record = load_decision(conn, conn.execute(select(decision.c.id)).scalar_one())
     assert record is not None and "ignoredElements" not in record["orders"][0]
+
+
+def test_unknown_elements_of_the_coverage_and_a_reason_condition_are_noted_too(
+        service: Service) -> None:
+    body = example("order-sign-47383-commercial-indication-by-prefetched-condition")
+    for key in ("coverage", "conditions"):
+        for entry in body["prefetch"][key]["entry"]:
+            entry["resource"]["localNote"] = "VALUE-NOT-KEPT"
+    response = call(service.http, body)
+    assert response.status_code == 200, response.text
+    records = service.runtime.records
+    assert records is not None
+    with records.db.read() as conn:
+        record = load_decision(conn, conn.execute(select(decision.c.id)).scalar_one())
+    assert record is not None
+    assert set(record["orders"][0]["ignoredElements"]) == {"Coverage.localNote",
+                                                           "Condition.localNote"}
+    assert "VALUE-NOT-KEPT" not in str(record)
