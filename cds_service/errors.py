@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 
 @dataclass(frozen=True)
@@ -60,15 +61,16 @@ class BadRequest(ServiceError):
     issue_code = "invalid"
 
     @classmethod
-    def from_validation(cls, error: ValidationError, what: str, *,
-                        root: str = "") -> BadRequest:
-        """One issue per pydantic error, located by its path in the body (under ``root``)."""
+    def from_validation(cls, error: ValidationError, what: str, *, root: str = "",
+                        fhir: bool = False) -> BadRequest:
+        """One issue per pydantic error, located by its JSON path in the body (under ``root``)
+        and said in our words (``plain_message``), never the library's."""
         issues = []
         for err in error.errors():
-            where = ".".join([root, *map(str, err["loc"])] if root else map(str, err["loc"]))
-            where = where or "(body)"
-            issues.append(Issue("required" if err["type"] == "missing" else "invalid",
-                                f"{where}: {err['msg']}", (where,)))
+            where = json_path(err["loc"], root) or "(body)"
+            required = err["type"] in ("missing", "model_field_validation.missing")
+            issues.append(Issue("required" if required else "invalid",
+                                f"{where}: {plain_message(err, fhir=fhir)}", (where,)))
         return cls(what, issues=issues)
 
 
@@ -119,3 +121,86 @@ class ConfigurationError(Exception):
 
 def operation_outcome(issues: list[Issue]) -> dict[str, Any]:
     return {"resourceType": "OperationOutcome", "issue": [i.to_fhir() for i in issues]}
+
+
+def json_path(loc: tuple[int | str, ...], root: str = "") -> str:
+    """``context.draftOrders.entry[0].resource``: array positions in brackets, as FHIRPath and
+    JSONPath write them."""
+    path = root
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+# What each kind of validation error means, in our words (pydantic and fhir.resources phrase them
+# for programmers: "Input should be a valid string", "Extra inputs are not permitted").
+_PLAIN = {
+    "missing": "is required",
+    "model_field_validation.missing": "is required",
+    "extra_forbidden": "is not an element accepted here",
+    "string_type": "must be a string",
+    "string_too_short": "must not be empty",
+    "string_too_long": "is too long",
+    "string_pattern_mismatch": "does not have the format this element requires",
+    "too_short": "must not be empty",
+    "too_long": "has too many items",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "decimal_type": "must be a number",
+    "decimal_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "list_type": "must be an array",
+    "tuple_type": "must be an array",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "json_invalid": "must be an object",
+    "literal_error": "is not one of the values allowed here",
+    "enum": "is not one of the values allowed here",
+    "url_type": "must be a URL",
+    "url_parsing": "must be a URL",
+    "url_scheme": "must be an http or https URL",
+    "url_too_long": "is too long",
+    "date_type": "must be a date",
+    "date_parsing": "must be a date",
+    "date_from_datetime_parsing": "must be a date",
+    "datetime_type": "must be a date and time",
+    "datetime_parsing": "must be a date and time",
+    "datetime_from_date_parsing": "must be a date and time",
+    "greater_than": "is out of range",
+    "greater_than_equal": "is out of range",
+    "less_than": "is out of range",
+    "less_than_equal": "is out of range",
+    "model_validation_format": "is not valid FHIR here",
+}
+# fhir.resources reports bad FHIR primitive values as value errors; these name the type.
+_FHIR_VALUES = (
+    ("DateTime", "must be a FHIR dateTime (YYYY, YYYY-MM, YYYY-MM-DD, or a date with time and "
+                 "time zone)"),
+    ("Date", "must be a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)"),
+    ("Instant", "must be a FHIR instant (a date with time and time zone)"),
+    ("Decimal", "must be a number"),
+    ("Integer", "must be a whole number"),
+)
+
+
+def plain_message(err: ErrorDetails, *, fhir: bool = False) -> str:
+    """The error in words a caller can act on. Our own validators' messages (``value_error`` raised
+    in this package) are already such words; inside FHIR resources they come from fhir.resources
+    and are replaced."""
+    kind = err["type"]
+    if kind in ("value_error", "assertion_error"):
+        if fhir:
+            message = str(err.get("msg", ""))
+            return next((plain for marker, plain in _FHIR_VALUES if marker in message),
+                        "is not a valid value for this element")
+        error = (err.get("ctx") or {}).get("error")
+        return str(error) if error else "is not valid"
+    return _PLAIN.get(kind, "is not valid here")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -24,8 +24,9 @@ from cds_service.errors import BadRequest, PreconditionFailed
 from cds_service.fhir.coding import codings, elements
 from cds_service.fhir.data import Fetcher, RequestData
 from cds_service.fhir.orders import ORDER_TYPES, Order, referenced, walk
+from cds_service.fhir.reasons import Reason, codings_of, order_reasons
 from cds_service.fhir.references import reference_of
-from cds_service.fhir.validate import validate_resource
+from cds_service.fhir.validate import ignored_in, validate_resource
 from cds_service.hooks.registry import ServiceDefinition
 from cds_service.hooks.request import HookRequest, PatientContext
 from cds_service.hooks.response import Action, Card, HookResponse
@@ -76,6 +77,8 @@ class Evaluation:
     """What was asserted on each order (by order index), sent or already on the order."""
     fetched: list[str] = field(default_factory=list)
     options: Options = field(default_factory=Options)
+    ignored_elements: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    """Per order position: paths of elements R4 does not define, dropped while reading."""
 
 
 def _uuid() -> str:
@@ -119,16 +122,21 @@ class Evaluator:
                 matches[order.index] = found
         empty = HookResponse(cards=[], system_actions=[] if service.primary else None)
         evaluation = Evaluation(empty, orders, options=options)
+        for i, order in enumerate(orders):
+            if order.index in matches:
+                # Lenient reading: the order is used, and echoed, without elements R4 does not
+                # define (CRD 2.2 §found-33); what was dropped goes on the record (paths only).
+                reading = validate_resource(order.resource, order.path)
+                orders[i] = replace(order, resource=reading.resource)
+                if reading.ignored:
+                    evaluation.ignored_elements[order.index] = reading.ignored
         # In scope for coverage information: the CRD request types (the extension's context).
         asserted = [o for o in orders if o.index in matches
                     or (service.primary and options.coverage_info
                         and o.resource_type in ORDER_TYPES)]
-        if not asserted and not matches:
+        if not asserted:
             evaluation.fetched = data.fetched
             return evaluation
-        for order in orders:
-            if order.index in matches:
-                validate_resource(order.resource, order.path)
         for order in asserted:
             try:
                 coverage = await self.coverage(order, data)
@@ -177,16 +185,19 @@ class Evaluator:
             basis = f"{coverage.basis}; {result.basis}"
             if result.line is not None and result.line.id in policy.determinations:
                 line = result.line
-        reasons = await self.reasons(order, data)
+        reasons, read = await self.reasons(order, data)
         return Finding(
             order=order, policy=policy, code=code,
             coverage_found=coverage.resource is not None,
             coverage_reference=coverage.reference,
             line=line, line_basis=basis,
-            indications=tuple(policy.indications_for(reasons)),
+            indications=tuple(policy.indications_for(codings_of(reasons))),
+            reasons=tuple(reasons),
             policy_url=self.policy_url(policy),
             policy_lines=self.knowledge.lines_for(policy),
             removable=_removable(order) if drafts else None,
+            ignored_elements=tuple(path for resource in (coverage.resource, *read)
+                                   if resource is not None for path in ignored_in(resource)),
         )
 
     def assertion(self, order: Order, f: Finding | None, coverage: Coverage) -> Assertion:
@@ -250,14 +261,16 @@ class Evaluator:
             found += cov.payor_identifiers(payor, org)
         return found
 
-    async def reasons(self, order: Order, data: RequestData) -> list[tuple[str, str]]:
-        pairs = [p for rc in elements(order.resource.get("reasonCode")) for p in codings(rc)]
+    async def reasons(self, order: Order, data: RequestData,
+                      ) -> tuple[list[Reason], list[dict[str, Any]]]:
+        """The order's reasons, and the resources read for them outside the order itself."""
+        referenced = []
         for item in elements(order.resource.get("reasonReference")):
             ref = reference_of(item)
-            found = await data.resolve(ref, order.resource) if ref else None
-            if found is not None:
-                pairs += codings(found.get("code"))
-        return pairs
+            referenced.append((item, await data.resolve(ref, order.resource) if ref else None))
+        outside = [target for item, target in referenced if target is not None
+                   and not str(reference_of(item)).startswith("#")]
+        return order_reasons(order.resource, referenced), outside
 
     def respond(self, evaluation: Evaluation, service: ServiceDefinition) -> None:
         options = evaluation.options

@@ -1,14 +1,18 @@
-"""Every scenario in fhir_examples/scenarios.yaml answered as its manifest says, through HTTP."""
+"""Every scenario in fhir_examples/scenarios.yaml answered as its manifest says, through HTTP as
+an EHR calls: a signed JWT from a trusted client, production rules."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from fhir.resources.R4B import get_fhir_model_class
 
-from tests.support import EXAMPLES, call, example
+from tests.auth.ehr import BASE, EHR, serve, settings_for, write_trust
+from tests.support import EXAMPLES, HOOK_SERVICE, example
 
 SCENARIOS = yaml.safe_load((EXAMPLES / "scenarios.yaml").read_text())
 LINE_NAMES = {"medicare-advantage": "Medicare Advantage", "commercial": "Commercial"}
@@ -23,10 +27,36 @@ def test_every_request_file_has_a_scenario() -> None:
     assert listed == on_disk
 
 
+@pytest.fixture(scope="module")
+def ehr() -> EHR:
+    return EHR()
+
+
+@pytest.fixture(scope="module")
+def signed(tmp_path_factory: pytest.TempPathFactory, ehr: EHR) -> Iterator[TestClient]:
+    tmp = tmp_path_factory.mktemp("scenarios")
+    with serve(settings_for(tmp, write_trust(tmp / "trust.json", ehr.entry()))) as client:
+        yield client
+
+
+def empty_values(value: Any, path: str = "") -> list[str]:
+    """Where ``value`` holds a null, an empty array or an empty object (invalid FHIR JSON)."""
+    if value is None or value == [] or value == {}:
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in empty_values(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in empty_values(v, f"{path}[{i}]")]
+    return []
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s["request"][9:-5] for s in SCENARIOS])
-def test_scenario_is_answered_as_expected(client: TestClient, scenario: dict[str, Any]) -> None:
+def test_scenario_is_answered_as_expected(signed: TestClient, ehr: EHR,
+                                          scenario: dict[str, Any]) -> None:
     body = example(scenario["request"].removeprefix("requests/"))
-    response = call(client, body)
+    service = HOOK_SERVICE[body["hook"]]
+    response = signed.post(f"/cds-services/{service}", json=body,
+                           headers=ehr.auth(f"{BASE}/cds-services/{service}"))
     expect = scenario["expect"]
     if "status" in expect:
         # A call the service refuses: an OperationOutcome saying which case it is.
@@ -54,8 +84,20 @@ def test_scenario_is_answered_as_expected(client: TestClient, scenario: dict[str
         evidence_links = {link["url"].split("#evidence-")[1] for link in card["links"]
                           if "#evidence-" in link["url"]}
         assert evidence_links == set(want["indications"])
+        detail = card["detail"].replace("\\", "")
+        # The card never claims an absence the order contradicts.
+        assert "no indication on the order" not in detail
+        reasons = want.get("reasons")
+        if reasons is not None:
+            for label in reasons:
+                assert f'"{label}"' in detail, label
         if not want["indications"]:
-            assert "no indication on the order" in card["detail"]
+            if reasons:
+                assert "not among the populations the policy reviewed" in detail
+            elif reasons is not None:
+                assert "the order names no reason" in detail
+        assert card["source"]["topic"]["display"] == "Guideline"
+        assert not [p for p in empty_values(card) if p], card
         removes = want.get("removes", want["order"])
         if removes is None:
             assert "suggestions" not in card
@@ -72,6 +114,9 @@ def test_scenario_is_answered_as_expected(client: TestClient, scenario: dict[str
     for action, want in zip(actions, expect["coverage_information"], strict=True):
         resource = action["resource"]
         assert f"{resource['resourceType']}/{resource['id']}" == want["order"]
+        # What we send back is valid FHIR R4: the echoed order included.
+        assert empty_values(resource) == []
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
         info = {e["url"]: e for e in resource["extension"][-1]["extension"]}
         assert info["coverage"]["valueReference"]["reference"] == want["coverage"]
         assert info["covered"]["valueCode"] == want.get("covered", "not-covered")

@@ -1,7 +1,8 @@
 """Code matching shared by policies and the payer mapping (pure).
 
 EHRs write the same code system in more than one way (canonical URI or OID) and ICD-10-CM codes
-with or without the dot; both are normalised here so policy files can list each code once.
+with or without the dot; both are normalised through the code-system table
+(``fhir/code_systems.yaml``) so policy files can list each code once.
 """
 
 from __future__ import annotations
@@ -9,18 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cds_service.fhir.code_systems import code_systems
 
 CPT = "http://www.ama-assn.org/go/cpt"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+SNOMED = "http://snomed.info/sct"
 SOPT = "https://nahdo.org/sopt"
 
-_SYSTEM_ALIASES = {
-    "urn:oid:2.16.840.1.113883.6.12": CPT,
-    "urn:oid:2.16.840.1.113883.6.90": ICD10CM,
-    "urn:oid:2.16.840.1.113883.3.221.5": SOPT,
-}
-SYSTEM_LABELS = {CPT: "CPT", ICD10CM: "ICD-10-CM", SOPT: "SOPT"}
+SYSTEM_LABELS = {row.uri: row.label for row in code_systems().rows}
+"""Card label of each canonical system URI."""
 
 
 def elements(value: Any) -> list[Any]:
@@ -31,15 +31,29 @@ def elements(value: Any) -> list[Any]:
 
 
 def canonical_system(system: str) -> str:
-    return _SYSTEM_ALIASES.get(system, system)
+    """The table's URI for any spelling of a known system; other systems are left as sent."""
+    row = code_systems().find(system)
+    return row.uri if row else system
 
 
 def canonical_code(system: str, code: str) -> str:
-    code = code.strip()
-    if system == ICD10CM:
-        # ICD-10-CM codes arrive both as "C22.0" and "C220".
-        return code.replace(".", "").upper()
-    return code
+    row = code_systems().find(system)
+    return row.normalise(code) if row else code.strip()
+
+
+def system_label(system: str) -> str | None:
+    row = code_systems().find(system)
+    return row.label if row else None
+
+
+def check_known_system(system: str) -> str:
+    """A policy or payer file may name only systems in the table (any of their spellings): a
+    misspelt system would otherwise match nothing, silently."""
+    if code_systems().find(system) is None:
+        known = ", ".join(code_systems().spellings())
+        raise ValueError(f"unknown code system {system!r}; known systems (any spelling): "
+                         f"{known}. A new system is a row in cds_service/fhir/code_systems.yaml")
+    return system
 
 
 class CodeRef(BaseModel):
@@ -50,6 +64,16 @@ class CodeRef(BaseModel):
     system: str = Field(min_length=1)
     code: str = Field(min_length=1)
     descendants: bool = False
+
+    _known = field_validator("system")(check_known_system)
+
+    @model_validator(mode="after")
+    def _descendants_need_a_prefix_hierarchy(self) -> CodeRef:
+        row = code_systems().find(self.system)
+        if self.descendants and row is not None and not row.prefix_hierarchy:
+            raise ValueError(f"descendants: {row.label} codes do not extend their parent's code; "
+                             "list each code instead")
+        return self
 
     def matches(self, system: str, code: str) -> bool:
         mine_system = canonical_system(self.system)

@@ -124,6 +124,17 @@ class HookRequest(_Lenient):
             raise ValueError("must be an absolute http(s) URL")
         return value.rstrip("/")
 
+    @field_validator("fhir_authorization", mode="before")
+    @classmethod
+    def _empty_token_is_no_token(cls, value: Any) -> Any:
+        # The CRD request generator sends access_token "" against an open FHIR server: there is
+        # no token to pass on, so the call is treated as one without fhirAuthorization (missing
+        # prefetch then answers 412 naming the key).
+        token = value.get("access_token") if isinstance(value, dict) else None
+        if isinstance(token, str) and not token.strip():
+            return None
+        return value
+
     @model_validator(mode="after")
     def _token_needs_server(self) -> HookRequest:
         # Invariant cds-r-1: fhirAuthorization.exists() implies fhirServer.exists().

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cds_service.fhir.coding import CodeRef
+from cds_service.fhir.coding import CodeRef, check_known_system
 
 # Da Vinci CRD card types (http://terminology.hl7.org/CodeSystem/cdshooks-card-type).
 CardTopic = Literal[
@@ -56,6 +56,8 @@ class ProcedureCode(_Strict):
     display: str = Field(min_length=1)
     approach: str | None = None
 
+    _known = field_validator("system")(check_known_system)
+
 
 class Determination(_Strict):
     heading: str = Field(min_length=1)
@@ -83,6 +85,10 @@ class Indication(_Strict):
     """Every group must be matched by one of the order's reasons (e.g. metastasis AND primary)."""
     population: Quote
     evidence: Quote
+
+    def names_any(self, pairs: tuple[tuple[str, str], ...]) -> bool:
+        """Whether any of the (system, code) pairs is one of this indication's diagnoses."""
+        return any(ref.matches(s, c) for g in self.diagnoses for ref in g.any_of for s, c in pairs)
 
 
 class OverrideReason(_Strict):

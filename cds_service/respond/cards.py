@@ -18,7 +18,21 @@ CARD_TYPE_SYSTEMS = {
     "2.2": "http://terminology.hl7.org/CodeSystem/cdshooks-card-type",
     "2.1": "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp",
 }
+CARD_TYPE_DISPLAYS = {
+    # The displays both systems define (CRD ValueSet cardType, 2.0.1 and 2.2.1:
+    # https://hl7.org/fhir/us/davinci-crd/2.2.1/en/ValueSet-cardType.html; the IG's example
+    # responses in shared/reference/crd). EHRs show them as the card's type. Codes whose display
+    # we could not check are sent without one.
+    "coverage-info": "Coverage Information",
+    "claim": "Claim",
+    "insurance": "Insurance",
+    "clinical-reminder": "Clinical Reminder",
+    "guideline": "Guideline",
+    "therapy-alternatives-opt": "Optional Therapy Alternatives",
+}
 ASSOCIATED_RESOURCE = "davinci-crd.associated-resource"
+MAX_REASONS = 5
+"""Reasons quoted on a card; more are counted, not listed."""
 
 
 def summary(f: Finding) -> str:
@@ -62,21 +76,39 @@ def detail(f: Finding) -> str:
 
 
 def _evidence(f: Finding) -> list[str]:
+    """The policy's evidence for the order's indication; else the populations it reviewed, with
+    what the order gave as its reasons (quoted in straight quotes: the EHR's words, where curly
+    quotes are the policy's) or that it gave none. Never claims an absence the order contradicts."""
     p = f.policy
     if f.indications:
         out = []
         for ind in f.indications:
-            out += [f"**Evidence: {md.escape(ind.name)}** (the order's reason)",
+            because = [r.label for r in f.reasons if ind.names_any(r.codings)]
+            out += [f"**Evidence: {md.escape(ind.name)}** ({_reasons_phrase(because)})",
                     md.quote(ind.evidence.quote)]
         return out
     if not p.indications:
         return []
-    out = ["**Evidence** (no indication on the order; the policy reviews):"]
+    if f.reasons:
+        labels = [r.label for r in f.reasons]
+        verb = "is" if len(labels) == 1 else "are"
+        heading = (f"**Evidence** ({_reasons_phrase(labels)} {verb} not among the populations "
+                   "the policy reviewed):")
+    else:
+        heading = "**Evidence** (the order names no reason; the populations the policy reviewed):"
+    out = [heading]
     out.append("\n".join(f"- {md.escape(ind.name)}: \u201c{md.escape(ind.population.quote)}\u201d"
                          for ind in p.indications))
     if p.evidence_conclusion:
         out.append(md.quote(p.evidence_conclusion.quote))
     return out
+
+
+def _reasons_phrase(labels: list[str]) -> str:
+    shown = ", ".join(f'"{md.escape(label)}"' for label in labels[:MAX_REASONS])
+    if len(labels) > MAX_REASONS:
+        shown += f" and {len(labels) - MAX_REASONS} more"
+    return f"the order's reason {shown}" if len(labels) == 1 else f"the order's reasons {shown}"
 
 
 def build_card(f: Finding, *, new_id: Callable[[], str], crd_version: str,
@@ -108,7 +140,8 @@ def build_card(f: Finding, *, new_id: Callable[[], str], crd_version: str,
         indicator="warning" if f.determination else "info",
         detail=detail(f),
         source=Source(label=p.payer, url=source_url,
-                      topic=Coding(system=CARD_TYPE_SYSTEMS[crd_version], code=p.card_topic)),
+                      topic=Coding(system=CARD_TYPE_SYSTEMS[crd_version], code=p.card_topic,
+                                   display=CARD_TYPE_DISPLAYS.get(p.card_topic))),
         links=links,
         suggestions=suggestions,
         selection_behavior="at-most-one" if suggestions else None,

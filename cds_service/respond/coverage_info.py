@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
+from cds_service.fhir.clean import pruned
 from cds_service.fhir.coding import elements
 from cds_service.fhir.orders import Order
 from cds_service.hooks.response import Action
@@ -96,7 +97,8 @@ def already_asserted(resource: dict[str, Any], new: dict[str, Any]) -> bool:
 
 
 def build_action(a: Assertion, *, extension: dict[str, Any], payer: str) -> Action:
-    resource = dict(a.order.resource)
+    # The order as received, less what is not valid FHIR JSON (``"reasonCode": []``, nulls).
+    resource = dict(pruned(a.order.resource))
     # Replace an earlier assertion for the same coverage, keep every other extension (§resp-37).
     kept = [ext for ext in elements(resource.get("extension"))
             if not (isinstance(ext, dict) and ext.get("url") == COVERAGE_INFORMATION

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cds_service.fhir.coding import SYSTEM_LABELS
+from cds_service.fhir.coding import system_label
 from cds_service.fhir.orders import Order
+from cds_service.fhir.reasons import Reason
 from cds_service.payer.models import LineOfBusiness
 from cds_service.policy.models import Determination, Indication, Policy, ProcedureCode
 
@@ -29,6 +30,11 @@ class Finding:
     removable: tuple[str, str] | None = None
     """(reference, "Order" or "Appointment") of the draft the clinician may drop instead, when
     the hook is about drafts (order-select, order-sign, appointment-book)."""
+    reasons: tuple[Reason, ...] = ()
+    """The order's reasons (reasonCode and reasonReference), with the EHR's words for each."""
+    ignored_elements: tuple[str, ...] = ()
+    """Elements R4 does not define in the other resources read for this order (Coverage, a
+    reason's Condition): paths only, for the decision record."""
 
     @property
     def determination(self) -> Determination | None:
@@ -36,5 +42,5 @@ class Finding:
 
     @property
     def code_label(self) -> str:
-        label = SYSTEM_LABELS.get(self.code.system)
+        label = system_label(self.code.system)
         return f"{label} {self.code.code}" if label else self.code.code

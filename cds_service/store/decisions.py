@@ -49,6 +49,7 @@ def save_decision(conn: Connection, record: DecisionRecord) -> int:
             "line_basis": o.line_basis,
             "indications": list(o.indications) if o.policy_id else None,
             "covered": o.covered,
+            "ignored_elements": list(o.ignored_elements) or None,
         } for o in matched])
     if record.cards:
         conn.execute(insert(decision_card), [{
@@ -149,6 +150,7 @@ def _order_json(o: RowMapping) -> dict[str, Any]:
         "lineOfBusinessBasis": o["line_basis"],
         "indications": o["indications"],
         "covered": o["covered"],
+        "ignoredElements": o["ignored_elements"],
     }))
     return out
 

@@ -38,6 +38,8 @@ class OrderRecord:
     line_basis: str | None = None
     indications: tuple[str, ...] = ()
     covered: str | None = None
+    ignored_elements: tuple[str, ...] = ()
+    """Paths of elements R4 does not define, dropped while reading the order (no values)."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,9 @@ def decision_record(service: ServiceDefinition, request: HookRequest, client: Cl
             coverage_found=f.coverage_found, coverage_reference=f.coverage_reference,
             line_of_business=f.line.id if f.line else None, line_basis=f.line_basis,
             indications=tuple(i.id for i in f.indications),
-            covered=asserted.covered if asserted else None))
+            covered=asserted.covered if asserted else None,
+            ignored_elements=tuple(dict.fromkeys(
+                (*evaluation.ignored_elements.get(order.index, ()), *f.ignored_elements)))))
     cards = tuple(
         CardRecord(
             position=i, uuid=card.uuid, order_position=f.order.index,

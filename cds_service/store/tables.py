@@ -115,6 +115,9 @@ decision_order = Table(
     Column("indications", JSON()),
     # Da Vinci CRD coverage-information ``covered`` code, when the policy decides for the line.
     Column("covered", String(32)),
+    # Paths of elements FHIR R4 does not define, ignored while reading the order (CRD §found-33);
+    # names only, never values (revision 0005).
+    Column("ignored_elements", JSON()),
 )
 
 decision_card = Table(

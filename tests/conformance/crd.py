@@ -22,6 +22,7 @@ from pydantic import ValidationError
 COVERAGE_INFORMATION = (
     "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information")
 CPT = "http://www.ama-assn.org/go/cpt"
+CPT_OID = "urn:oid:2.16.840.1.113883.6.12"
 BILLING_OPTIONS = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-billing-options"
 TEMP = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
 COVERAGE_INFORMATION_CODES = (
@@ -303,7 +304,36 @@ def ordered_cpt_codes(order: dict[str, Any]) -> set[str]:
                          if e.get("url") == BILLING_OPTIONS]
     concepts += order.get("serviceType") or []  # an Appointment coded for what is booked
     return {c["code"] for concept in concepts for c in concept.get("coding") or ()
-            if c.get("system") == CPT and "code" in c}
+            if c.get("system") in (CPT, CPT_OID) and "code" in c}
+
+
+def as_fhir_reads_it(resource: dict[str, Any]) -> dict[str, Any]:
+    """The resource as FHIR R4 defines it: an empty array, an empty object or a null is the same
+    as absent (FHIR JSON forbids them), and an element R4 does not define is no part of it. A
+    server echoing the draft order (CRD §resp-37) may drop those and change nothing else."""
+    def prune(value: Any) -> Any:
+        if isinstance(value, dict):
+            items = {k: prune(v) for k, v in value.items()}
+            return {k: v for k, v in items.items() if v not in (None, [], {})}
+        if isinstance(value, list):
+            return [v for v in map(prune, value) if v not in (None, [], {})]
+        return value
+    current = prune(resource)
+    model = get_fhir_model_class(current["resourceType"])
+    for _ in range(3):
+        try:
+            model.model_validate(current)
+            break
+        except ValidationError as exc:
+            unknown = [e["loc"] for e in exc.errors() if e["type"] == "extra_forbidden"]
+            if not unknown:
+                break
+            for loc in unknown:
+                parent: Any = current
+                for part in loc[:-1]:
+                    parent = parent[part]
+                parent.pop(loc[-1], None)
+    return current
 
 
 def request_problems(action: dict[str, Any], request: dict[str, Any],
@@ -319,6 +349,7 @@ def request_problems(action: dict[str, Any], request: dict[str, Any],
         return [f"resource: {resource.get('resourceType')}/{resource.get('id')} is not a draft "
                 "order of the request"]
     problems = []
+    order = as_fhir_reads_it(order)
     if _without_coverage_information(resource) != _without_coverage_information(order):
         changed = sorted(k for k in set(resource) | set(order) if k != "extension"
                          and resource.get(k) != order.get(k))
