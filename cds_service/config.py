@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/cds-service.db"
     record_decisions: bool = True
     retention_days: int = Field(default=2555, gt=0)
+    # Bounds on the records database, so an outage answers 503 quickly instead of hanging calls
+    # (README "Operations"): opening a connection or waiting for one from the pool; one
+    # statement on the server (PostgreSQL statement_timeout, SQLite's busy wait); how long a call
+    # waits for its write (jti claim, decision record, feedback) to commit; how long /readyz
+    # waits for its heartbeat write.
+    database_connect_timeout_seconds: int = Field(default=5, ge=2)
+    database_statement_timeout_seconds: float = Field(default=5.0, gt=0)
+    database_commit_timeout_seconds: float = Field(default=5.0, gt=0)
+    readiness_timeout_seconds: float = Field(default=1.0, gt=0)
 
     log_level: str = "INFO"
     log_json: bool = True

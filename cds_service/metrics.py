@@ -31,6 +31,9 @@ ACTIONS = Counter("cds_coverage_information_total", "Coverage-information action
 FHIR_FETCH = Histogram("cds_fhir_fetch_duration_seconds", "Queries to the EHR's FHIR server",
                        ["outcome"], buckets=LATENCY_BUCKETS)
 JWT_REJECTED = Counter("cds_jwt_rejections_total", "Rejected client tokens", ["reason"])
+RECORDS_NOT_WRITTEN = Counter(
+    "cds_records_not_written_total", "Database writes that failed or did not commit in time",
+    ["record", "reason"])
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
