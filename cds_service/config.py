@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     jwks_cache_seconds: int = Field(default=300, gt=0)
     jwks_refresh_cooldown_seconds: int = Field(default=30, ge=0)
     cors_origins: list[str] = []
+    operator_token_sha256: list[str] = []
+    """SHA-256 (hex) of each bearer token the payer's operators use for /records/stats."""
 
     # Outbound FHIR queries (CDS Hooks 2.0 §FHIR Resource Access)
     fhir_timeout_seconds: float = Field(default=2.0, gt=0)
@@ -64,6 +66,14 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("operator_token_sha256")
+    @classmethod
+    def _sha256_hex(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value):
+                raise ValueError("each entry must be a SHA-256 digest: 64 hexadecimal digits")
+        return values
 
     @field_validator("public_base_url")
     @classmethod

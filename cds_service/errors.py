@@ -87,7 +87,7 @@ class Unauthorized(ServiceError):
 
     CATEGORIES = frozenset({"missing", "malformed", "algorithm", "issuer", "key", "signature",
                             "audience", "expired", "not-yet-valid", "lifetime", "replay",
-                            "claims", "other"})
+                            "claims", "operator", "other"})
 
     def __init__(self, reason: str, category: str = "other") -> None:
         super().__init__("Authentication failed.")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import httpx2
 
 from cds_service.auth.client import Authenticator, Client
+from cds_service.auth.operators import OperatorTokens
 from cds_service.auth.replay import MemoryReplayStore, ReplayStore
 from cds_service.auth.verify import build_authenticator
 from cds_service.config import Settings
@@ -42,6 +43,8 @@ class Runtime:
     CDS_RECORD_DECISIONS=false."""
     outbound: OutboundHTTP = field(init=False)
     """The process's one outbound HTTP client (EHR FHIR servers, clients' JWK Sets)."""
+    operators: OperatorTokens = field(init=False)
+    """Who may read payer-wide records over HTTP (not the EHRs)."""
 
     @classmethod
     def build(cls, settings: Settings, *,
@@ -55,6 +58,8 @@ class Runtime:
         runtime = cls(settings, knowledge, evaluator,
                       _authenticator(settings, replay, outbound), replay, records)
         runtime.outbound = outbound
+        runtime.operators = OperatorTokens(settings.operator_token_sha256,
+                                           open_to_all=not settings.auth_enabled)
         return runtime
 
     async def startup(self) -> None:
