@@ -122,15 +122,6 @@ class Database:
             with conn.begin():
                 yield conn
 
-    def ping(self) -> bool:
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception:
-            log.warning("records database unreachable", extra={"database": self.describe()})
-            return False
-        return True
-
     def dispose(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
