@@ -261,8 +261,10 @@ def _postgres_engine(url: URL, timeouts: Timeouts) -> Engine:
                                "application_name": "cds-service"}
     if timeouts.statement is not None:
         millis = math.ceil(timeouts.statement * 1000)
+        given = url.query.get("options")  # an operator's own -c settings in the URL are kept
         connect.update(
-            options=f"-c statement_timeout={millis}",
+            options=" ".join([*([given] if isinstance(given, str) else given or ()),
+                              f"-c statement_timeout={millis}"]),
             # A server that vanishes (host down, network cut, no reset sent) would leave a
             # statement waiting for TCP's own give-up, about 15 minutes: drop the connection
             # once sent data stays unacknowledged, or the idle link stops answering keepalives,

@@ -9,6 +9,8 @@ How each outage is made:
   ONLY``, as a standby after failover answers);
 - full disk, SQLite: each transaction first writes 1 MiB into a database capped at its current
   size (``PRAGMA max_page_count``), which SQLite refuses with SQLITE_FULL as on a full disk;
+- locked database, SQLite and PostgreSQL: another session holds the write lock (``BEGIN
+  IMMEDIATE``; ``LOCK TABLE``) and keeps it;
 - frozen server, PostgreSQL: the service reaches it through a relay that stops moving bytes while
   keeping connections open (tests/ops/test_health.py ``Relay.freeze``), as a SIGSTOPped or hung
   server looks to its clients.
@@ -19,12 +21,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import make_url
 
 from cds_service.runtime import Runtime
@@ -41,13 +44,24 @@ HANG_GUARD_SECONDS = 60  # far beyond every bound: reaching it means the call hu
 
 
 def answered(fn: Callable[[], Any]) -> Any:
-    """``fn()``'s result; fails the test (instead of hanging it) if no answer comes."""
-    result: list[Any] = []
-    thread = threading.Thread(target=lambda: result.append(fn()), daemon=True)
+    """``fn()``'s result (or its exception); fails the test, instead of hanging it, if no
+    answer comes."""
+    outcome: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, fn()))
+        except BaseException as exc:
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     thread.join(HANG_GUARD_SECONDS)
-    assert result, "no answer: the call hung"
-    return result[0]
+    assert outcome, "no answer: the call hung"
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
 
 
 class Outage:
@@ -110,13 +124,13 @@ def ehr() -> EHR:
 
 
 @pytest.fixture
-def start(tmp_path: Path, ehr: EHR) -> Iterator[Callable[[str], TestClient]]:
+def start(tmp_path: Path, ehr: EHR) -> Iterator[Callable[..., TestClient]]:
     trust = write_trust(tmp_path / "trusted-clients.json", ehr.entry())
     with_stack: list[Any] = []
 
-    def run(url: str) -> TestClient:
+    def run(url: str, **bounds: Any) -> TestClient:
         settings = settings_for(tmp_path, trust, record_decisions=True, database_url=url,
-                                **BOUNDS)
+                                **{**BOUNDS, **bounds})
         context = serve(settings)
         with_stack.append(context)
         return context.__enter__()
@@ -127,7 +141,7 @@ def start(tmp_path: Path, ehr: EHR) -> Iterator[Callable[[str], TestClient]]:
 
 
 def test_a_read_only_database_answers_503_and_not_ready_until_it_is_writable_again(
-        start: Callable[[str], TestClient], migrated_url: str, ehr: EHR) -> None:
+        start: Callable[..., TestClient], migrated_url: str, ehr: EHR) -> None:
     service = start(migrated_url)
     outage = Outage(service.app.state.runtime, "read-only")  # type: ignore[attr-defined]
     assert call(service, ehr).status_code == 200
@@ -142,7 +156,7 @@ def test_a_read_only_database_answers_503_and_not_ready_until_it_is_writable_aga
 
 
 def test_a_full_disk_answers_503_and_not_ready_until_there_is_room_again(
-        start: Callable[[str], TestClient], tmp_path: Path, ehr: EHR) -> None:
+        start: Callable[..., TestClient], tmp_path: Path, ehr: EHR) -> None:
     from cds_service.store.db import Database
     url = f"sqlite:///{tmp_path / 'records.db'}"
     Database(url).upgrade()
@@ -159,6 +173,38 @@ def test_a_full_disk_answers_503_and_not_ready_until_there_is_room_again(
     assert call(service, ehr).status_code == 200
 
 
+@contextmanager
+def locked(url: str) -> Iterator[None]:
+    """Another session holds the lock every record write needs, and keeps it."""
+    if url.startswith("sqlite"):
+        holder = sqlite3.connect(make_url(url).database or "", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn, conn.begin():
+            conn.exec_driver_sql("LOCK TABLE jti_seen, decision IN ACCESS EXCLUSIVE MODE")
+            yield
+    finally:
+        engine.dispose()
+
+
+def test_a_database_locked_by_another_session_answers_503_after_the_statement_timeout(
+        start: Callable[..., TestClient], migrated_url: str, ehr: EHR) -> None:
+    # The commit bound is far away: the 503 comes from the statement bound (PostgreSQL's
+    # statement_timeout, SQLite's busy wait), and nothing waits on the lock for ever.
+    service = start(migrated_url, database_commit_timeout_seconds=30.0)
+    assert call(service, ehr).status_code == 200
+    with locked(migrated_url):
+        assert_unavailable(call(service, ehr))
+    assert call(service, ehr).status_code == 200
+
+
 @pytest.fixture
 def relay(postgres_url: str) -> Iterator[Relay]:
     url = make_url(postgres_url)
@@ -172,7 +218,7 @@ def relay(postgres_url: str) -> Iterator[Relay]:
 
 @pytest.mark.postgres
 def test_a_frozen_postgres_server_answers_503_within_the_bound_and_recovers_without_restart(
-        start: Callable[[str], TestClient], postgres_url: str, relay: Relay, ehr: EHR) -> None:
+        start: Callable[..., TestClient], postgres_url: str, relay: Relay, ehr: EHR) -> None:
     from cds_service.store.db import Database
     database = Database(postgres_url)
     try:
