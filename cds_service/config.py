@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     jwks_cache_seconds: int = Field(default=300, gt=0)
     jwks_refresh_cooldown_seconds: int = Field(default=30, ge=0)
     cors_origins: list[str] = []
+    operator_token_sha256: list[str] = []
+    """SHA-256 (hex) of each bearer token the payer's operators use for /records/stats."""
 
     # Outbound FHIR queries (CDS Hooks 2.0 §FHIR Resource Access)
     fhir_timeout_seconds: float = Field(default=2.0, gt=0)
@@ -52,9 +54,26 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/cds-service.db"
     record_decisions: bool = True
     retention_days: int = Field(default=2555, gt=0)
+    # Bounds on the records database, so an outage answers 503 quickly instead of hanging calls
+    # (README "Operations"): opening a connection or waiting for one from the pool; one
+    # statement on the server (PostgreSQL statement_timeout, SQLite's busy wait); how long a call
+    # waits for its write (jti claim, decision record, feedback) to commit; how long /readyz
+    # waits for its heartbeat write.
+    database_connect_timeout_seconds: int = Field(default=5, ge=2)
+    database_statement_timeout_seconds: float = Field(default=5.0, gt=0)
+    database_commit_timeout_seconds: float = Field(default=5.0, gt=0)
+    readiness_timeout_seconds: float = Field(default=1.0, gt=0)
 
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("operator_token_sha256")
+    @classmethod
+    def _sha256_hex(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value):
+                raise ValueError("each entry must be a SHA-256 digest: 64 hexadecimal digits")
+        return values
 
     @field_validator("public_base_url")
     @classmethod

@@ -5,7 +5,9 @@
     ├── Unauthorized             401  any authentication failure (body stays generic)
     ├── NotFound                 404  unknown service or resource
     ├── PreconditionFailed       412  required data neither prefetched nor obtainable
-    └── PayloadTooLarge          413  body over the configured limit
+    ├── PayloadTooLarge          413  body over the configured limit
+    └── ServiceUnavailable       503  the records database cannot take the call's record in time
+                                      (outage, disk full, read-only, timeout); with Retry-After
     ConfigurationError           bad policy, payer or trust file: stops start-up, never reaches HTTP
 
 CDS Hooks 3.0 (§Returning OperationOutcome) and Da Vinci CRD 2.2 (§hook-10) ask for an
@@ -55,6 +57,10 @@ class ServiceError(Exception):
     def outcome(self) -> dict[str, Any]:
         return operation_outcome(self.issues)
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers that go with the answer."""
+        return {}
+
 
 class BadRequest(ServiceError):
     status = 400
@@ -83,7 +89,7 @@ class Unauthorized(ServiceError):
 
     CATEGORIES = frozenset({"missing", "malformed", "algorithm", "issuer", "key", "signature",
                             "audience", "expired", "not-yet-valid", "lifetime", "replay",
-                            "claims", "other"})
+                            "claims", "operator", "other"})
 
     def __init__(self, reason: str, category: str = "other") -> None:
         super().__init__("Authentication failed.")
@@ -105,6 +111,21 @@ class PreconditionFailed(ServiceError):
 class PayloadTooLarge(ServiceError):
     status = 413
     issue_code = "too-costly"
+
+
+class ServiceUnavailable(ServiceError):
+    """Nothing wrong with the call: we cannot keep its record now (CRD §found-37 asks for one),
+    so it is not answered; the caller may send it again after ``retry_after`` seconds."""
+
+    status = 503
+    issue_code = "no-store"  # FHIR IssueType: "the persistent store is unavailable"
+
+    def __init__(self, diagnostics: str, *, retry_after: int = 5) -> None:
+        super().__init__(diagnostics)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 @dataclass

@@ -37,6 +37,9 @@ OVERRIDE_REASONS = Counter(
     "cds_override_reasons_total",
     "Overridden cards by override reason: one of ours, 'other' (a code we never offered) or "
     "'none' (no reason given)", ["reason"])
+RECORDS_NOT_WRITTEN = Counter(
+    "cds_records_not_written_total", "Database writes that failed or did not commit in time",
+    ["record", "reason"])
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],

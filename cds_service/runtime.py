@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import httpx2
 
 from cds_service.auth.client import Authenticator, Client
+from cds_service.auth.operators import OperatorTokens
 from cds_service.auth.replay import MemoryReplayStore, ReplayStore
 from cds_service.auth.verify import build_authenticator
 from cds_service.config import Settings
@@ -23,6 +24,7 @@ from cds_service.fhir.data import Fetcher
 from cds_service.hooks.registry import ServiceDefinition
 from cds_service.hooks.request import HookRequest
 from cds_service.knowledge import Knowledge, load_knowledge
+from cds_service.store.db import Timeouts
 from cds_service.store.records import decision_record, refusal_record
 from cds_service.store.service import Records
 
@@ -41,6 +43,8 @@ class Runtime:
     CDS_RECORD_DECISIONS=false."""
     outbound: OutboundHTTP = field(init=False)
     """The process's one outbound HTTP client (EHR FHIR servers, clients' JWK Sets)."""
+    operators: OperatorTokens = field(init=False)
+    """Who may read payer-wide records over HTTP (not the EHRs)."""
 
     @classmethod
     def build(cls, settings: Settings, *,
@@ -48,12 +52,14 @@ class Runtime:
         """``transport`` stands in for the network in outbound HTTP (tests)."""
         knowledge = load_knowledge(settings.policy_dir, settings.payer_file)
         evaluator = Evaluator(knowledge, public_base_url=settings.public_base_url)
-        records = Records(settings.database_url) if settings.record_decisions else None
+        records = _records(settings) if settings.record_decisions else None
         replay = _replay_store(settings, records)
         outbound = OutboundHTTP(settings, transport)
         runtime = cls(settings, knowledge, evaluator,
                       _authenticator(settings, replay, outbound), replay, records)
         runtime.outbound = outbound
+        runtime.operators = OperatorTokens(settings.operator_token_sha256,
+                                           open_to_all=not settings.auth_enabled)
         return runtime
 
     async def startup(self) -> None:
@@ -89,8 +95,10 @@ class Runtime:
 
     async def record_refusal(self, service: ServiceDefinition, request: HookRequest | None,
                              client: Client, error: ServiceError) -> None:
-        """Refused calls are kept too (CRD §found-37: every invocation and its response). If
-        that cannot be stored, the caller still gets its 4xx, and the log says why."""
+        """Refused calls are kept too (CRD §found-37: every invocation and its response), with
+        what the caller sent made storable (store/safe.py). If the database cannot take it, the
+        caller still gets its 4xx; the loss is logged and counted
+        (``cds_records_not_written_total{record="refusal"}``, by the writer)."""
         if self.records is None:
             return
         try:
@@ -104,6 +112,14 @@ class Runtime:
         if self.records is not None:
             checks["database"] = await self.records.ready()
         return checks
+
+
+def _records(settings: Settings) -> Records:
+    return Records(settings.database_url,
+                   timeouts=Timeouts(connect=settings.database_connect_timeout_seconds,
+                                     statement=settings.database_statement_timeout_seconds),
+                   commit_timeout=settings.database_commit_timeout_seconds,
+                   readiness_timeout=settings.readiness_timeout_seconds)
 
 
 def _authenticator(settings: Settings, replay: ReplayStore,

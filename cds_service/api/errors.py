@@ -26,7 +26,7 @@ def outcome_response(status: int, issues: list[Issue],
 def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> FHIRJSONResponse:
-        headers = None
+        headers = exc.headers() or None
         if isinstance(exc, Unauthorized):
             metrics.JWT_REJECTED.labels(exc.category).inc()
             log.warning("authentication failed", extra={"reason": exc.reason,

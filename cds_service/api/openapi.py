@@ -95,7 +95,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("post", "/cds-services/{service_id}"): Endpoint(
         "Call a CDS Service (" + ", ".join(s.hook for s in SERVICES.values()) + ")",
         HookResponse, HookRequest,
-        errors=(400, 401, 404, 412, 413), token=True, description=_HOOK + (
+        errors=(400, 401, 404, 412, 413, 503), token=True, description=_HOOK + (
             " The answer has cards and Da Vinci CRD coverage-information systemActions "
             "(always an array on the primary hooks order-sign, order-dispatch and "
             "appointment-book).")),
@@ -124,7 +124,8 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
 _ERRORS = {400: "Malformed or invalid request", 401: "No valid JWT from a trusted client",
            404: "Unknown service or policy, or the feature is off",
            412: "Data neither prefetched nor obtainable from the EHR",
-           413: "Request body too large"}
+           413: "Request body too large",
+           503: "The decision record cannot be written in time (database outage); Retry-After"}
 _SCHEMA_MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
     (HookRequest, "validation"),
     *((m, "validation") for m in dict.fromkeys(s.context_model for s in SERVICES.values())),

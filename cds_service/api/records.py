@@ -1,5 +1,6 @@
 """GET /records/stats: how clinicians reacted to our cards, per policy (read-only, for payer
-staff dashboards). Protected like every other endpoint: a signed JWT whose ``aud`` is this URL."""
+staff dashboards). Payer-wide, so only for the payer's operators (``auth/operators.py``): a
+trusted EHR's JWT does not open it."""
 
 from __future__ import annotations
 
@@ -18,8 +19,7 @@ router = APIRouter()
 async def stats(request: Request, since: str | None = None) -> JSONResponse:
     """``since``: an ISO 8601 date or date-time; only cards returned from then on count."""
     rt: Runtime = request.app.state.runtime
-    await rt.authenticator.authenticate(request.headers.get("authorization"),
-                                        [rt.settings.service_url("records/stats")])
+    rt.operators.check(request.headers.get("authorization"))
     if rt.records is None:
         raise NotFound("this deployment keeps no records (CDS_RECORD_DECISIONS=false)")
     try:

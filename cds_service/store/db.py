@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import math
 import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,19 @@ _MIGRATION_LOCK = 0x6364735F7265  # any fixed bigint: "cds_re"
 _READ_ONLY = "cds_read_only"
 
 
+@dataclass(frozen=True)
+class Timeouts:
+    """Bounds on waiting for the database (the service sets them from CDS_DATABASE_*; the
+    ``db`` and ``records`` commands keep these defaults: a migration or purge may be long)."""
+
+    connect: int = 10
+    """Seconds to open a PostgreSQL connection (libpq: at least 2), or to wait for a pooled one."""
+    statement: float | None = None
+    """Seconds one statement may run on the server (PostgreSQL statement_timeout, lock waits
+    included; SQLite's busy wait for another process's lock); None: no limit, and SQLite waits
+    SQLITE_BUSY_TIMEOUT_SECONDS."""
+
+
 class Database:
     """One engine per process; connections come from its pool, one per thread at a time.
 
@@ -58,8 +73,9 @@ class Database:
     record contents into the service log.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeouts: Timeouts | None = None) -> None:
         self.url = _parse(url)
+        self.timeouts = timeouts or Timeouts()
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite:
             _sqlite_path(self.url)  # refuse an unusable URL now, not at first use
@@ -77,8 +93,8 @@ class Database:
     def engine(self) -> Engine:
         # Created on first use, so building a Runtime touches no file and opens no socket.
         if self._engine is None:
-            self._engine = _sqlite_engine(self.url) if self.is_sqlite else _postgres_engine(
-                self.url)
+            self._engine = _sqlite_engine(self.url, self.timeouts) if self.is_sqlite \
+                else _postgres_engine(self.url, self.timeouts)
         return self._engine
 
     def describe(self) -> str:
@@ -105,15 +121,6 @@ class Database:
             conn.execution_options(**{_READ_ONLY: True})
             with conn.begin():
                 yield conn
-
-    def ping(self) -> bool:
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception:
-            log.warning("records database unreachable", extra={"database": self.describe()})
-            return False
-        return True
 
     def dispose(self) -> None:
         if self._engine is not None:
@@ -219,10 +226,10 @@ def _sqlite_path(url: URL) -> Path:
     return Path(path)
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def _sqlite_engine(url: URL, timeouts: Timeouts) -> Engine:
     _sqlite_path(url).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, hide_parameters=True,
-                           connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+    busy = timeouts.statement if timeouts.statement is not None else SQLITE_BUSY_TIMEOUT_SECONDS
+    engine = create_engine(url, hide_parameters=True, connect_args={"timeout": busy})
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -245,14 +252,29 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
-def _postgres_engine(url: URL) -> Engine:
+def _postgres_engine(url: URL, timeouts: Timeouts) -> Engine:
     # A fixed pool and no overflow: under load, threads queue for a connection instead of
     # opening and closing extra ones (a new PostgreSQL session costs a process fork and a SCRAM
     # exchange, several times a whole hook call; bench/recording.py). pre_ping: a connection
     # dropped by a server restart or failover is replaced instead of failing a hook call.
-    return create_engine(url, pool_size=POSTGRES_POOL_SIZE, max_overflow=0, pool_timeout=30,
-                         pool_pre_ping=True, hide_parameters=True,
-                         connect_args={"connect_timeout": 10, "application_name": "cds-service"})
+    connect: dict[str, Any] = {"connect_timeout": timeouts.connect,
+                               "application_name": "cds-service"}
+    if timeouts.statement is not None:
+        millis = math.ceil(timeouts.statement * 1000)
+        given = url.query.get("options")  # an operator's own -c settings in the URL are kept
+        connect.update(
+            options=" ".join([*([given] if isinstance(given, str) else given or ()),
+                              f"-c statement_timeout={millis}"]),
+            # A server that vanishes (host down, network cut, no reset sent) would leave a
+            # statement waiting for TCP's own give-up, about 15 minutes: drop the connection
+            # once sent data stays unacknowledged, or the idle link stops answering keepalives,
+            # for about the statement timeout.
+            tcp_user_timeout=millis, keepalives=1,
+            keepalives_idle=max(1, math.ceil(timeouts.statement)), keepalives_interval=1,
+            keepalives_count=3)
+    return create_engine(url, pool_size=POSTGRES_POOL_SIZE, max_overflow=0,
+                         pool_timeout=timeouts.connect, pool_pre_ping=True, hide_parameters=True,
+                         connect_args=connect)
 
 
 def _alembic_config() -> Config:

@@ -10,12 +10,14 @@ from sqlalchemy import Connection, RowMapping, insert, select
 from cds_service.store.clock import iso
 from cds_service.store.feedback import feedback_for_cards, feedback_json
 from cds_service.store.records import DecisionRecord, OrderRecord
+from cds_service.store.safe import storable
 from cds_service.store.tables import coverage_assertion, decision, decision_card, decision_order
 
 
 def save_decision(conn: Connection, record: DecisionRecord) -> int:
-    """Insert the record and its rows; the caller's transaction commits them together."""
-    decision_id: int = conn.execute(insert(decision).returning(decision.c.id), {
+    """Insert the record and its rows; the caller's transaction commits them together. What the
+    caller sent is stored made safe (``safe.py``): a record is never lost to its contents."""
+    decision_id: int = conn.execute(insert(decision).returning(decision.c.id), storable(decision, {
         "recorded_at": record.recorded_at,
         "hook_instance": record.hook_instance,
         "service_id": record.service_id,
@@ -30,10 +32,10 @@ def save_decision(conn: Connection, record: DecisionRecord) -> int:
         or None,
         "status": record.status,
         "problem": list(record.problem) if record.problem is not None else None,
-    }).scalar_one()
+    })).scalar_one()
     matched = [o for o in record.orders if o.policy_id is not None]
     if matched:
-        conn.execute(insert(decision_order), [{
+        conn.execute(insert(decision_order), [storable(decision_order, {
             "decision_id": decision_id,
             "position": o.position,
             "resource_type": o.resource_type,
@@ -50,9 +52,9 @@ def save_decision(conn: Connection, record: DecisionRecord) -> int:
             "indications": list(o.indications) if o.policy_id else None,
             "covered": o.covered,
             "ignored_elements": list(o.ignored_elements) or None,
-        } for o in matched])
+        }) for o in matched])
     if record.cards:
-        conn.execute(insert(decision_card), [{
+        conn.execute(insert(decision_card), [storable(decision_card, {
             "decision_id": decision_id,
             "position": c.position,
             "card_uuid": c.uuid,
@@ -64,9 +66,9 @@ def save_decision(conn: Connection, record: DecisionRecord) -> int:
             "indicator": c.indicator,
             "summary": c.summary,
             "suggestion_uuids": list(c.suggestion_uuids),
-        } for c in record.cards])
+        }) for c in record.cards])
     if record.assertions:
-        conn.execute(insert(coverage_assertion), [{
+        conn.execute(insert(coverage_assertion), [storable(coverage_assertion, {
             "decision_id": decision_id,
             "position": a.position,
             "assertion_id": a.assertion_id,
@@ -75,7 +77,7 @@ def save_decision(conn: Connection, record: DecisionRecord) -> int:
             "covered": a.covered,
             "policy_id": a.policy_id,
             "policy_version": a.policy_version,
-        } for a in record.assertions])
+        }) for a in record.assertions])
     return decision_id
 
 

@@ -5,6 +5,11 @@ same time or even multiple times for a card or suggestion": each item gets a fin
 content, and an item already stored is counted as a duplicate, not stored again. Items whose
 card uuid we never returned are kept too, flagged ``card_known = false``, so nothing a client
 told us is lost while stats count only our cards.
+
+A card is known only to the client it was answered to: same ``iss`` and same ``tenant`` (both
+absent counts as the same). Feedback from any other client about it is treated exactly as
+feedback about a card we never returned, so one EHR can neither learn that another EHR's card
+exists nor count its clinicians' actions against it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from cds_service.auth.client import Client
 from cds_service.hooks.feedback import FeedbackRequest
 from cds_service.store.clock import iso
+from cds_service.store.safe import safe_json, safe_text, storable
 from cds_service.store.tables import decision, decision_card, feedback
 
 log = logging.getLogger("cds_service.store")
@@ -49,7 +55,7 @@ class FeedbackRecord:
                    self.outcome, iso(self.outcome_at),
                    sorted(set(self.accepted_suggestions or ())),
                    self.override_system, self.override_code, self.user_comment]
-        return hashlib.sha256(orjson.dumps(content)).hexdigest()
+        return hashlib.sha256(orjson.dumps(safe_json(content))).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -88,13 +94,13 @@ def feedback_records(service_id: str, client: Client,
 
 def save_feedback(conn: Connection, records: list[FeedbackRecord],
                   received_at: datetime) -> FeedbackResult:
-    known = _known_cards(conn, {r.card_uuid for r in records})
+    known = _known_cards(conn, records)
     insert_new = _insert_ignoring_duplicates(conn)
     stored = unknown = 0
     for r in records:
         card_known = (r.service_id, r.card_uuid) in known
         unknown += not card_known
-        result = conn.execute(insert_new, {
+        result = conn.execute(insert_new, storable(feedback, {
             "fingerprint": r.fingerprint(),
             "received_at": received_at,
             "service_id": r.service_id,
@@ -110,7 +116,7 @@ def save_feedback(conn: Connection, records: list[FeedbackRecord],
             "override_code": r.override_code,
             "override_display": r.override_display,
             "user_comment": r.user_comment,
-        })
+        }))
         # RETURNING rather than rowcount: psycopg reports -1 for a skipped ON CONFLICT insert.
         stored += result.first() is not None
     if unknown:
@@ -121,13 +127,22 @@ def save_feedback(conn: Connection, records: list[FeedbackRecord],
     return FeedbackResult(len(records), stored, len(records) - stored, unknown)
 
 
-def _known_cards(conn: Connection, uuids: set[str]) -> set[tuple[str, str]]:
-    if not uuids:
+def _known_cards(conn: Connection, records: list[FeedbackRecord]) -> set[tuple[str, str]]:
+    """(service, card uuid) of the cards named in ``records`` that were answered to their
+    client (one request's items all come from the same client)."""
+    if not records:
         return set()
+    # A uuid that is not storable as it is cannot be one of ours; made safe, it matches nothing.
+    uuids = sorted({safe_text(r.card_uuid) for r in records})
+    client = records[0]
+    tenant = decision.c.client_tenant
     rows = conn.execute(
         select(decision.c.service_id, decision_card.c.card_uuid)
         .join(decision, decision.c.id == decision_card.c.decision_id)
-        .where(decision_card.c.card_uuid.in_(sorted(uuids))))
+        .where(decision_card.c.card_uuid.in_(uuids),
+               decision.c.client_iss == safe_text(client.client_iss),
+               tenant.is_(None) if client.client_tenant is None
+               else tenant == safe_text(client.client_tenant)))
     return {(service, card) for service, card in rows}
 
 
@@ -143,8 +158,10 @@ def feedback_for_cards(conn: Connection, card_uuids: Iterable[str]) -> list[RowM
     uuids = sorted(set(card_uuids))
     if not uuids:
         return []
+    # Items of other clients naming the same uuid are not feedback on these cards.
     return list(conn.execute(
-        _with_policy(select(feedback)).where(feedback.c.card_uuid.in_(uuids))
+        _with_policy(select(feedback)).where(feedback.c.card_uuid.in_(uuids),
+                                             feedback.c.card_known.is_(True))
         .order_by(feedback.c.received_at, feedback.c.id)).mappings())
 
 
@@ -162,7 +179,8 @@ def _with_policy(query: Any) -> Any:
     card = decision_card.alias("card")
     for column in ("policy_id", "policy_version"):
         query = query.add_columns(
-            select(card.c[column]).where(card.c.card_uuid == feedback.c.card_uuid)
+            select(card.c[column]).where(card.c.card_uuid == feedback.c.card_uuid,
+                                         feedback.c.card_known.is_(True))
             .order_by(card.c.decision_id.desc()).limit(1).scalar_subquery().label(column))
     return query
 

@@ -48,8 +48,10 @@ class DatabaseReplayStore:
         now = int(self.clock())
         key = digest(iss, jti)
         purge = self._purge_due(now)
+        # Bounded like every write (writer.py): a database that does not answer makes this
+        # ServiceUnavailable (503), never a hang, and never a 401 for the caller's token.
         return await self.writer.run(lambda conn: self._claim(conn, key, expires_at, now, purge),
-                                     early=True)
+                                     early=True, what="jti")
 
     def first_use_sync(self, iss: str, jti: str, expires_at: int) -> bool:
         now = int(self.clock())
@@ -94,4 +96,6 @@ class DatabaseReplayStore:
 
 
 def digest(iss: str, jti: str) -> str:
-    return hashlib.sha256(f"{len(iss)}:{iss}\x00{jti}".encode()).hexdigest()
+    # surrogatepass: a JWT's JSON may carry a lone surrogate (\ud800), which plain UTF-8 refuses;
+    # every other string encodes exactly as before.
+    return hashlib.sha256(f"{len(iss)}:{iss}\x00{jti}".encode("utf-8", "surrogatepass")).hexdigest()

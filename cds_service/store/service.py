@@ -9,27 +9,40 @@ lose the record.
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+import anyio
 import anyio.to_thread
 
+from cds_service.errors import ServiceUnavailable
 from cds_service.store.clock import utcnow
-from cds_service.store.db import Database
+from cds_service.store.db import Database, Timeouts
 from cds_service.store.decisions import save_decision
 from cds_service.store.feedback import FeedbackRecord, FeedbackResult, save_feedback
+from cds_service.store.heartbeat import heartbeat
+from cds_service.store.outage import outage
 from cds_service.store.records import DecisionRecord
 from cds_service.store.replay import DatabaseReplayStore
 from cds_service.store.stats import card_stats
-from cds_service.store.writer import BatchWriter
+from cds_service.store.writer import DEFAULT_TIMEOUT_SECONDS, BatchWriter
+
+log = logging.getLogger("cds_service.store")
 
 
 class Records:
-    def __init__(self, database_url: str, *, clock: Callable[[], datetime] = utcnow) -> None:
-        self.db = Database(database_url)
+    def __init__(self, database_url: str, *, clock: Callable[[], datetime] = utcnow,
+                 timeouts: Timeouts | None = None,
+                 commit_timeout: float = DEFAULT_TIMEOUT_SECONDS,
+                 readiness_timeout: float = 1.0) -> None:
+        self.db = Database(database_url, timeouts)
         self.clock = clock
-        self.writer = BatchWriter(self.db)
+        self.commit_timeout = commit_timeout
+        self.readiness_timeout = readiness_timeout
+        self.writer = BatchWriter(self.db, timeout=commit_timeout)
         self.replay = DatabaseReplayStore(self.db, writer=self.writer)
 
     async def open(self) -> None:
@@ -51,14 +64,24 @@ class Records:
         await anyio.to_thread.run_sync(stop)
 
     async def ready(self) -> bool:
-        return await anyio.to_thread.run_sync(self.db.ping)
+        """Whether a record can be committed now: a heartbeat write through the same writer
+        and transaction path as hook calls, bounded by ``readiness_timeout``."""
+        now = int(self.clock().timestamp())
+        try:
+            await self.writer.run(lambda conn: heartbeat(conn, now), what="heartbeat",
+                                  timeout=self.readiness_timeout)
+        except Exception:  # logged and counted by the writer
+            return False
+        return True
 
     async def record_decision(self, record: DecisionRecord) -> None:
-        await self.writer.run(lambda conn: save_decision(conn, record))
+        what = "decision" if record.status == 200 else "refusal"
+        await self.writer.run(lambda conn: save_decision(conn, record), what=what)
 
     async def save_feedback(self, records: list[FeedbackRecord]) -> FeedbackResult:
         now = self.clock()
-        return await self.writer.run(lambda conn: save_feedback(conn, records, now))
+        return await self.writer.run(lambda conn: save_feedback(conn, records, now),
+                                     what="feedback")
 
     async def stats(self, *, since: datetime | None = None,
                     reason_labels: Mapping[tuple[str, str], str] | None = None,
@@ -66,4 +89,19 @@ class Records:
         def run() -> dict[str, Any]:
             with self.db.read() as conn:
                 return card_stats(conn, since=since, reason_labels=reason_labels)
-        return await anyio.to_thread.run_sync(run)
+        # Reads are bounded like writes; a thread stuck on a frozen server is left to finish
+        # on its own (the statement and TCP timeouts end it) while the caller gets 503.
+        unavailable = ServiceUnavailable("The records database is unavailable. Try again later.",
+                                         retry_after=max(1, math.ceil(self.commit_timeout)))
+        try:
+            with anyio.fail_after(self.commit_timeout):
+                return await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
+        except TimeoutError:
+            log.warning("records database unavailable (timeout): stats not read")
+            raise unavailable from None
+        except Exception as exc:
+            label = outage(exc)
+            if label is None:
+                raise
+            log.warning("records database unavailable (%s): stats not read", label)
+            raise unavailable from None

@@ -7,25 +7,39 @@ arrive together share one transaction and one flush. A job that fails undoes the
 then retried job by job, so it fails alone (a replayed jti is not a failure: its unique-key
 violation is caught in a SAVEPOINT of its own). A job's caller is answered only after the
 commit that contains it: durability is unchanged.
+
+Every wait is bounded (``timeout``, CDS_DATABASE_COMMIT_TIMEOUT_SECONDS): a caller whose job has
+not committed in time gets ``ServiceUnavailable`` (503) and its job is dropped if it has not run,
+or undone with its batch if it has not committed yet (the others are retried without it). While
+a transaction has been open longer than the bound (a frozen server), new jobs are refused at
+once rather than queued. A database error that means an outage (``outage.py``) is raised as
+``ServiceUnavailable`` too; every write that fails is logged and counted
+(``cds_records_not_written_total``), never silent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
+from cds_service import metrics
+from cds_service.errors import ServiceUnavailable
 from cds_service.store.db import Database
+from cds_service.store.outage import outage
 
 log = logging.getLogger("cds_service.store")
 T = TypeVar("T")
 MAX_BATCH = 64
+DEFAULT_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass
@@ -34,14 +48,24 @@ class _Job:
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
     early: bool
+    abandoned: bool = False
+    """Set (on the event loop) when the caller stopped waiting: the job must not commit."""
+
+
+class _Abandoned(Exception):
+    """Undo a batch holding a job whose caller has been answered 503."""
 
 
 class BatchWriter:
-    def __init__(self, db: Database, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, db: Database, *, max_batch: int = MAX_BATCH,
+                 timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
         self.db = db
         self.max_batch = max_batch
+        self.timeout = timeout
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._busy_since: float | None = None
+        """time.monotonic() when the open transaction began (None between transactions)."""
 
     def start(self) -> None:
         if self._thread is None:
@@ -56,9 +80,12 @@ class BatchWriter:
             self._thread.join()
             self._thread = None
 
-    async def run(self, job: Callable[[Connection], T], *, early: bool = False) -> T:
+    async def run(self, job: Callable[[Connection], T], *, early: bool = False,
+                  what: str = "record", timeout: float | None = None) -> T:
         """Run ``job`` in the next transaction; returns its result once that has committed, or,
-        with ``early``, as soon as the job has run inside it.
+        with ``early``, as soon as the job has run inside it. Raises ``ServiceUnavailable``
+        after ``timeout`` (default: the writer's) or on an outage; ``what`` names the write in
+        the log and the metric (a bounded label).
 
         ``early`` suits a check whose answer is settled by running it (a jti's unique insert:
         a concurrent duplicate waits on, then fails against, this uncommitted row). The caller
@@ -66,10 +93,34 @@ class BatchWriter:
         behind this job, and jobs commit in order, so it can only be stored with or after it."""
         if self._thread is None:
             raise RuntimeError("records writer is not running")
+        bound = self.timeout if timeout is None else timeout
+        busy_since = self._busy_since
+        if busy_since is not None and time.monotonic() - busy_since > bound:
+            raise self._unavailable(what, "stalled")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Job(job, future, loop, early))
-        return await future
+        item = _Job(job, future, loop, early)
+        self._queue.put(item)
+        try:
+            return await asyncio.wait_for(future, bound)
+        except TimeoutError:
+            item.abandoned = True
+            raise self._unavailable(what, "timeout") from None
+        except Exception as exc:
+            label = outage(exc)
+            if label is None:
+                metrics.RECORDS_NOT_WRITTEN.labels(what, "error").inc()
+                raise
+            raise self._unavailable(what, label) from None
+
+    def _unavailable(self, what: str, why: str) -> ServiceUnavailable:
+        reason = why if why in ("timeout", "stalled") else "unavailable"
+        metrics.RECORDS_NOT_WRITTEN.labels(what, reason).inc()
+        log.warning("records database unavailable (%s): %s not written", why, what,
+                    extra={"database": self.db.describe()})
+        return ServiceUnavailable("The records database is unavailable; the call was not "
+                                  "answered. Send it again later.",
+                                  retry_after=max(1, math.ceil(self.timeout)))
 
     def _loop(self) -> None:
         stopping = False
@@ -90,6 +141,10 @@ class BatchWriter:
             self._commit(batch)
 
     def _commit(self, batch: list[_Job]) -> None:
+        batch = [job for job in batch if not job.abandoned]
+        if not batch:
+            return
+        self._busy_since = time.monotonic()
         try:
             with self.db.write() as conn:
                 outcomes: list[tuple[bool, Any]] = []
@@ -97,16 +152,24 @@ class BatchWriter:
                     outcomes.append((True, job.run(conn)))
                     if job.early:
                         job.loop.call_soon_threadsafe(_settle, job.future, True, outcomes[-1][1])
+                if any(job.abandoned for job in batch):
+                    raise _Abandoned
         except Exception as exc:
             if len(batch) == 1:
-                log.error("records transaction failed: %s", type(exc).__name__)
+                if not isinstance(exc, _Abandoned):
+                    label = outage(exc)
+                    log.error("records transaction failed: %s%s", type(exc).__name__,
+                              f" ({label})" if label else "")
                 outcomes = [(False, exc)]
             else:
                 # Something in the batch failed and undid the whole transaction: run each job
                 # in its own, so one bad job cannot fail the calls that happened to share it.
+                self._busy_since = None
                 for job in batch:
                     self._commit([job])
                 return
+        finally:
+            self._busy_since = None
         for job, (ok, value) in zip(batch, outcomes, strict=True):
             job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
 

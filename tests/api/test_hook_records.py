@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
+from cds_service.auth.operators import OperatorTokens
 from cds_service.auth.replay import MemoryReplayStore
 from cds_service.config import Settings
 from cds_service.main import create_app
@@ -98,7 +99,9 @@ def test_stats_summarise_the_reactions_to_our_cards(service: Service) -> None:
     assert policy["cards"] == {"shown": 1, "accepted": 0, "overridden": 1, "noFeedback": 0}
     # The sandbox sent no display; the summary shows the policy's own wording for the code.
     assert policy["overrideReasons"] == [{**reason, "cards": 1}]
-    assert service.auth.calls[-1] == ("Bearer t", ["https://cds.payer.example/records/stats"])
+    # Operators' endpoint: the EHRs' authenticator is not asked (tests/api/test_records_access).
+    assert all(aud != ["https://cds.payer.example/records/stats"]
+               for _, aud in service.auth.calls)
 
 
 def test_stats_since_must_be_a_date(service: Service) -> None:
@@ -107,8 +110,8 @@ def test_stats_since_must_be_a_date(service: Service) -> None:
     assert_outcome(service.http.get("/records/stats?since=last-week"), 400, mentions="since")
 
 
-def test_stats_need_authentication(service: Service) -> None:
-    service.auth.refuse = True
+def test_stats_need_an_operator_token(service: Service) -> None:
+    service.runtime.operators = OperatorTokens([])
     assert_outcome(service.http.get("/records/stats"), 401)
 
 

@@ -28,11 +28,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 class Relay:
     """Forwards a loopback port to ``upstream``; ``cut`` drops every connection and stops
-    listening, ``restore`` listens on the same port again."""
+    listening, ``restore`` listens on the same port again. ``freeze`` stops moving bytes while
+    every connection stays open, as a stopped (SIGSTOP) or hung server looks to its clients: the
+    kernel still accepts connections and data, nothing answers; ``thaw`` moves them again."""
 
     def __init__(self, upstream: tuple[str, int]) -> None:
         self.upstream = upstream
         self.port = 0
+        self._thawed = threading.Event()
+        self._thawed.set()
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
@@ -53,7 +57,14 @@ class Relay:
                 s.shutdown(socket.SHUT_RDWR)  # wakes the threads blocked on it
             s.close()
 
+    def freeze(self) -> None:
+        self._thawed.clear()
+
+    def thaw(self) -> None:
+        self._thawed.set()
+
     def close(self) -> None:
+        self.thaw()
         self.cut()
         for thread in self._threads:
             thread.join(5)
@@ -77,7 +88,8 @@ class Relay:
 
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
-            while data := source.recv(65536):
+            while self._thawed.wait() and (data := source.recv(65536)):
+                self._thawed.wait()  # what arrived as the freeze began waits for the thaw
                 sink.sendall(data)
         except OSError:
             pass
@@ -144,6 +156,6 @@ def test_readiness_follows_the_records_database(postgres_url: str, relay: Relay,
 
     assert served.proc.returncode == 0
     unreachable = [e for e in served.log_lines()
-                   if e["message"] == "records database unreachable"]
+                   if e["message"].startswith("records database unavailable")]
     assert unreachable and all("127.0.0.1" in e["database"] for e in unreachable)
     assert password and password not in served.output()

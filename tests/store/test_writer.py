@@ -1,13 +1,17 @@
-"""The records writer: concurrent jobs share a transaction, one failing job fails alone."""
+"""The records writer: concurrent jobs share a transaction, one failing job fails alone; every
+wait is bounded, and an outage is ServiceUnavailable (503), not a fault."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
 from sqlalchemy import Connection, func, insert, select
+from sqlalchemy.exc import DBAPIError
 
+from cds_service.errors import ServiceUnavailable
 from cds_service.store.db import Database
 from cds_service.store.tables import jti_seen
 from cds_service.store.writer import BatchWriter
@@ -58,3 +62,74 @@ def test_stop_commits_what_is_queued(db: Database) -> None:
 def test_a_stopped_writer_refuses_work(db: Database) -> None:
     with pytest.raises(RuntimeError, match="not running"):
         asyncio.run(BatchWriter(db).run(add("x")))
+
+
+def blocked_until(release: threading.Event, key: str) -> Any:
+    def job(conn: Connection) -> str:
+        release.wait(30)
+        conn.execute(insert(jti_seen), {"digest": key, "expires_at": 1})
+        return key
+    return job
+
+
+def test_a_job_not_committed_in_time_is_answered_unavailable_and_never_committed(
+        db: Database) -> None:
+    # The first job holds the transaction open (a database that stopped answering); the caller
+    # of the second stops waiting at the bound, so its record must not appear later.
+    writer = BatchWriter(db, timeout=0.2)
+    writer.start()
+    release = threading.Event()
+    try:
+        async def main() -> list[Any]:
+            first = asyncio.ensure_future(writer.run(blocked_until(release, "first"),
+                                                     timeout=30))
+            await asyncio.sleep(0)
+            late = await asyncio.gather(writer.run(add("late")), return_exceptions=True)
+            # Refused at once while the transaction stays open past the bound.
+            stalled = await asyncio.gather(writer.run(add("stalled")), return_exceptions=True)
+            release.set()
+            return [await first, *late, *stalled]
+
+        first, late, stalled = asyncio.run(main())
+        assert first == "first"
+        assert isinstance(late, ServiceUnavailable) and isinstance(stalled, ServiceUnavailable)
+        assert late.headers() == {"Retry-After": "1"}
+
+        async def after() -> str:
+            return str(await writer.run(add("after")))
+        assert asyncio.run(after()) == "after"  # no restart needed
+    finally:
+        release.set()
+        writer.stop()
+    with db.read() as conn:
+        keys = set(conn.execute(select(jti_seen.c.digest)).scalars())
+    assert keys == {"first", "after"}
+
+
+def test_an_outage_error_is_unavailable_and_any_other_error_stays_itself(db: Database) -> None:
+    writer = BatchWriter(db)
+    writer.start()
+
+    def read_only(conn: Connection) -> None:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA query_only = 1")
+            try:
+                conn.execute(insert(jti_seen), {"digest": "ro", "expires_at": 1})
+            finally:
+                conn.exec_driver_sql("PRAGMA query_only = 0")
+        else:
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            conn.execute(insert(jti_seen), {"digest": "ro", "expires_at": 1})
+
+    def no_table(conn: Connection) -> None:
+        conn.exec_driver_sql("INSERT INTO no_such_table VALUES (1)")
+
+    try:
+        async def main() -> list[Any]:
+            return await asyncio.gather(writer.run(read_only), writer.run(no_table),
+                                        return_exceptions=True)
+        unavailable, fault = asyncio.run(main())
+    finally:
+        writer.stop()
+    assert isinstance(unavailable, ServiceUnavailable)
+    assert not isinstance(fault, ServiceUnavailable) and isinstance(fault, DBAPIError)
