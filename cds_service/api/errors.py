@@ -1,127 +1,76 @@
-"""One exception tree, turned into FHIR OperationOutcome responses in one place (``api/errors``).
-
-    ServiceError                 anything we answer with a non-2xx status
-    ├── BadRequest               400  bad JSON, missing/invalid fields, wrong hook, wrong payer
-    ├── Unauthorized             401  any authentication failure (body generic; reason
-    │                                 category in WWW-Authenticate, details in the log)
-    ├── NotFound                 404  unknown service or resource
-    ├── PreconditionFailed       412  required data neither prefetched nor obtainable
-    └── PayloadTooLarge          413  body over the configured limit
-    ConfigurationError           bad policy, payer or trust file: stops start-up, never reaches HTTP
-
-CDS Hooks 3.0 (§Returning OperationOutcome) and Da Vinci CRD 2.2 (§hook-10) ask for an
-OperationOutcome with every error; 2.0 defines no error body, so we use the same everywhere.
-"""
+"""The one place where exceptions become HTTP answers: a FHIR OperationOutcome, never a trace."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+import logging
 
-from pydantic import ValidationError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
+from cds_service import metrics
+from cds_service.api.jsonio import FHIRJSONResponse
+from cds_service.errors import Issue, ServiceError, Unauthorized, operation_outcome
 
-@dataclass(frozen=True)
-class Issue:
-    """One OperationOutcome.issue: ``code`` is from the FHIR IssueType value set."""
+log = logging.getLogger("cds_service.api")
 
-    code: str
-    diagnostics: str
-    expression: tuple[str, ...] = ()
-    severity: str = "error"
-
-    def to_fhir(self) -> dict[str, Any]:
-        issue: dict[str, Any] = {
-            "severity": self.severity,
-            "code": self.code,
-            "diagnostics": self.diagnostics,
-        }
-        if self.expression:
-            issue["expression"] = list(self.expression)
-        return issue
+_HTTP_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}
 
 
-class ServiceError(Exception):
-    status: ClassVar[int] = 500
-    issue_code: ClassVar[str] = "exception"
-
-    def __init__(self, diagnostics: str, *, expression: str | None = None,
-                 issues: list[Issue] | None = None) -> None:
-        super().__init__(diagnostics)
-        self.issues = issues or [
-            Issue(self.issue_code, diagnostics, (expression,) if expression else ())
-        ]
-
-    def outcome(self) -> dict[str, Any]:
-        return operation_outcome(self.issues)
+def outcome_response(status: int, issues: list[Issue],
+                     headers: dict[str, str] | None = None) -> FHIRJSONResponse:
+    return FHIRJSONResponse(operation_outcome(issues), status_code=status, headers=headers)
 
 
-class BadRequest(ServiceError):
-    status = 400
-    issue_code = "invalid"
-
-    @classmethod
-    def from_validation(cls, error: ValidationError, what: str, *,
-                        root: str = "") -> BadRequest:
-        """One issue per pydantic error, located by its path in the body (under ``root``)."""
-        issues = []
-        for err in error.errors():
-            where = ".".join([root, *map(str, err["loc"])] if root else map(str, err["loc"]))
-            where = where or "(body)"
-            issues.append(Issue("required" if err["type"] == "missing" else "invalid",
-                                f"{where}: {err['msg']}", (where,)))
-        return cls(what, issues=issues)
+def www_authenticate(exc: Unauthorized) -> str:
+    """RFC 6750 §3: a request without credentials gets the bare challenge (§3.1: no error
+    information); any other refusal ``invalid_token`` with the bounded reason category (the
+    metric's label, never anything from the token), so an integrator can tell the 401s apart."""
+    if exc.category == "missing":
+        return "Bearer"
+    return f'Bearer error="invalid_token", error_description="{exc.category}"'
 
 
-class Unauthorized(ServiceError):
-    """The reason goes to the log only; the caller gets a generic answer (CDS Hooks best
-    practice)."""
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, exc: ServiceError) -> FHIRJSONResponse:
+        headers = None
+        if isinstance(exc, Unauthorized):
+            metrics.JWT_REJECTED.labels(exc.category).inc()
+            log.warning("authentication failed: %s", exc.category, extra={
+                "category": exc.category, "reason": exc.reason, "path": request.url.path,
+                **exc.log_fields})
+            headers = {"WWW-Authenticate": www_authenticate(exc)}
+        else:
+            # Issue codes and element paths only: diagnostics can quote what the caller sent
+            # (an order id, a selection), which may be patient data; the caller gets them.
+            log.info("request refused", extra={
+                "status": exc.status, "path": request.url.path,
+                "problem": "; ".join(f"{i.code} at {', '.join(i.expression) or '(request)'}"
+                                     for i in exc.issues)[:500]})
+        return outcome_response(exc.status, exc.issues, headers)
 
-    status = 401
-    issue_code = "login"
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> FHIRJSONResponse:
+        issues = [Issue("invalid", str(e.get("msg")), (".".join(map(str, e.get("loc", ()))),))
+                  for e in exc.errors()]
+        return outcome_response(400, issues)
 
-    CATEGORIES = frozenset({"missing", "malformed", "algorithm", "issuer", "key", "signature",
-                            "audience", "expired", "not-yet-valid", "lifetime", "replay",
-                            "claims", "other"})
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> FHIRJSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "processing")
+        return outcome_response(exc.status_code, [Issue(code, str(exc.detail))],
+                                dict(exc.headers) if exc.headers else None)
 
-    def __init__(self, reason: str, category: str = "other", *,
-                 log_fields: Mapping[str, object] | None = None) -> None:
-        super().__init__("Authentication failed.")
-        self.reason = reason
-        # A bounded label for the rejection metric and the WWW-Authenticate error_description
-        # (RFC 6750 §3); the free-text reason goes to the log only.
-        self.category = category if category in self.CATEGORIES else "other"
-        self.log_fields = dict(log_fields or {})
-        """Structured diagnostics for the refusal's log line (e.g. expected and received aud)."""
+    @app.exception_handler(ClientDisconnect)
+    async def disconnected(request: Request, exc: ClientDisconnect) -> FHIRJSONResponse:
+        # The caller gave up (an EHR timeout): nothing to answer and nothing went wrong here.
+        log.info("client disconnected before sending the whole request",
+                 extra={"path": request.url.path})
+        return outcome_response(400, [Issue("incomplete", "request body incomplete")])
 
-
-class NotFound(ServiceError):
-    status = 404
-    issue_code = "not-found"
-
-
-class PreconditionFailed(ServiceError):
-    status = 412
-    issue_code = "processing"
-
-
-class PayloadTooLarge(ServiceError):
-    status = 413
-    issue_code = "too-costly"
-
-
-@dataclass
-class ConfigurationError(Exception):
-    """A configuration file is unusable; names the file and the field so an operator can fix it."""
-
-    source: str
-    problems: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        return f"{self.source}:\n{lines}"
-
-
-def operation_outcome(issues: list[Issue]) -> dict[str, Any]:
-    return {"resourceType": "OperationOutcome", "issue": [i.to_fhir() for i in issues]}
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> FHIRJSONResponse:
+        log.exception("unexpected error", extra={"path": request.url.path})
+        return outcome_response(500, [Issue("exception", "internal error; see the service log")])
