@@ -25,6 +25,17 @@ _DESCRIPTION = ("Payer CDS Hooks 2.0 / Da Vinci CRD service: serve it, try a hoo
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigurationError as exc:
+        # One problem fits on one line; several get a line each.
+        text = f"{exc.source}: {exc.problems[0]}" if len(exc.problems) == 1 else str(exc)
+        print(f"configuration error in {text}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cds-service", description=_DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -57,15 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for module in _command_modules():
         module.register(sub)
     _describe(parser)
-
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except ConfigurationError as exc:
-        # One problem fits on one line; several get a line each.
-        text = f"{exc.source}: {exc.problems[0]}" if len(exc.problems) == 1 else str(exc)
-        print(f"configuration error in {text}", file=sys.stderr)
-        return 2
+    return parser
 
 
 def _describe(parser: argparse.ArgumentParser) -> None:
