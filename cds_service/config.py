@@ -9,7 +9,6 @@ setting needs no message of its own unless a validator checks more than its type
 from __future__ import annotations
 
 import json
-import logging
 import re
 from enum import Enum, StrEnum
 from pathlib import Path
@@ -107,6 +106,11 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_base_url(cls, value: str) -> str:
         parts = urlsplit(value.strip())
+        try:
+            parts.port  # noqa: B018 (raises for a port that is not a number from 0 to 65535)
+        except ValueError:
+            raise ValueError("has an invalid port; expected e.g. https://cds.example.org:8443") \
+                from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("not an absolute URL; expected the http(s) URL EHRs use to reach "
                              "us, e.g. https://cds.example.org or https://example.org/cds")
@@ -159,8 +163,7 @@ class Settings(BaseSettings):
         return f"{self.public_base_url}/{path.lstrip('/')}"
 
 
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-assert all(isinstance(logging.getLevelName(level), int) for level in _LOG_LEVELS)
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")  # the logging module's names
 _LIST_FORM = 'expected a comma-separated list (a,b) or a JSON list (["a", "b"])'
 _FILE_KINDS = {
     "payer_file": "a payer YAML file",

@@ -148,7 +148,7 @@ def test_every_command_refuses_a_bad_setting_the_same_way(tmp_path: Path, argv: 
 
 @pytest.mark.parametrize("url", ["cds.example.org", "ftp://cds.example.org", "https://",
                                  "https://cds.example.org/?tenant=1", "https://cds.example.org/#x",
-                                 "https://user:pw@cds.example.org"])
+                                 "https://user:pw@cds.example.org", "https://cds.example.org:x"])
 def test_the_public_base_url_must_be_an_absolute_http_url_without_query_or_fragment(
         monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     from cds_service.errors import ConfigurationError
