@@ -1,16 +1,18 @@
-# Multi-stage image. The install step is the same `make install` CI runs, with the runtime-only
-# package spec; no Docker engine runs on our machines, so keep this in step with .ci/run.
+# Multi-stage image. The install step is the same `make install` CI runs: every dependency from
+# the runtime lock file (requirements.lock, pinned with hashes; `make lock` updates it), then the
+# project without dependencies. No Docker engine runs on our machines, so keep this in step with
+# .ci/run.
 FROM python:3.11.7-slim-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends make \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md Makefile ./
+COPY pyproject.toml README.md Makefile requirements.lock ./
 COPY cds_service ./cds_service
-RUN make install VENV=/opt/venv PIP_SPEC=.
+RUN make install VENV=/opt/venv LOCK=requirements.lock PIP_SPEC=.
 
 FROM python:3.11.7-slim-bookworm
 RUN useradd --system --uid 10001 --home-dir /srv --shell /usr/sbin/nologin cds \
-    && mkdir -p /srv/var && chown cds /srv/var
+    && mkdir -p /srv/var && chown cds /srv/var && chmod 700 /srv/var
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -18,6 +20,14 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /srv
 USER cds
 EXPOSE 8080
+# TLS (CDS Hooks requires it), one of two ways; without either, a production start on 0.0.0.0
+# is refused with a message saying so:
+# - the container speaks HTTPS itself: mount a certificate and its key and set
+#     -e CDS_TLS_CERT_FILE=/run/secrets/tls.crt -e CDS_TLS_KEY_FILE=/run/secrets/tls.key
+# - a TLS-terminating proxy in front (an Ingress, a load balancer; deploy/kubernetes does this):
+#     -e CDS_BEHIND_TLS_PROXY=true
+# The health check follows: HTTPS when a certificate is set (not verified: it is our own process
+# on loopback, and the certificate names the public host), else HTTP.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status != 200)"]
+    CMD ["python", "-c", "import os, ssl, sys, urllib.request as r; tls = bool(os.environ.get('CDS_TLS_CERT_FILE')); sys.exit(r.urlopen(('https' if tls else 'http') + '://127.0.0.1:8080/healthz', timeout=2, context=ssl._create_unverified_context() if tls else None).status != 200)"]
 CMD ["cds-service", "serve", "--host", "0.0.0.0", "--port", "8080"]

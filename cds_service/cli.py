@@ -1,5 +1,4 @@
 """The ``cds-service`` command. Each area adds its own sub-commands through ``register``."""
-
 from __future__ import annotations
 
 import argparse
@@ -19,23 +18,46 @@ import orjson
 from cds_service.config import Settings
 from cds_service.errors import ConfigurationError, ServiceError
 
+# What `cds-service --help` says (the docstring above is for developers).
+_DESCRIPTION = ("Payer CDS Hooks 2.0 / Da Vinci CRD service: serve it, try a hook request, check "
+                "policy files, make development tokens, and manage the records database. Settings "
+                "come from CDS_* environment variables (README, Settings).")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cds-service", description=__doc__)
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigurationError as exc:
+        # One problem fits on one line; several get a line each.
+        text = f"{exc.source}: {exc.problems[0]}" if len(exc.problems) == 1 else str(exc)
+        print(f"configuration error in {text}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cds-service", description=_DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the HTTP service")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--workers", type=int, default=1)
+    serve = sub.add_parser(
+        "serve", help="run the service (CDS Hooks endpoints, policy pages, health, metrics); "
+                      "HTTPS with CDS_TLS_CERT_FILE and CDS_TLS_KEY_FILE")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: 127.0.0.1, this machine only; "
+                            "0.0.0.0: every interface, which outside development needs TLS "
+                            "or CDS_BEHIND_TLS_PROXY=true)")
+    serve.add_argument("--port", type=_port, default=8080, help="TCP port (default: 8080)")
+    serve.add_argument("--workers", type=_positive, default=1,
+                       help="worker processes (default: 1)")
     serve.set_defaults(func=_serve)
 
     evaluate = sub.add_parser("evaluate", help="print the answer a hook call would get")
     evaluate.add_argument("request", type=Path, help="hook request JSON file")
-    evaluate.add_argument("--service", help="service id (default: from the request's hook)")
+    evaluate.add_argument("--service", metavar="ID",
+                          help="service id (default: the service of the request's hook)")
     evaluate.set_defaults(func=_evaluate)
 
-    policy = sub.add_parser("policy", help="policy files").add_subparsers(dest="action",
+    policy = sub.add_parser("policy", help="policy files: check them").add_subparsers(dest="action",
                                                                           required=True)
     check = policy.add_parser("check", help="validate policy files (and the payer file)")
     check.add_argument("path", nargs="?", type=Path,
@@ -45,13 +67,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     for module in _command_modules():
         module.register(sub)
+    _describe(parser)
+    return parser
 
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except ConfigurationError as exc:
-        print(f"configuration error in {exc}", file=sys.stderr)
-        return 2
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """Each command's ``--help`` opens with what it does: its one-line help from the list of
+    commands, unless it has a description of its own."""
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        helps = {choice.dest: choice.help for choice in action._choices_actions}
+        for name, child in action.choices.items():
+            if child.description is None and helps.get(name):
+                text = str(helps[name])
+                child.description = text[0].upper() + text[1:] + "."
+            _describe(child)
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1: {value!r}")
+    return int(value)
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port from 1 to 65535: {value!r}")
+    return int(value)
 
 
 class _CommandModule(Protocol):
@@ -83,13 +126,14 @@ def _serve(args: argparse.Namespace) -> int:
 def _run_server(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from cds_service import logs
+    from cds_service import logs, tls
     from cds_service.api.cors import allowed_origins
     from cds_service.auth.verify import check_trust
     from cds_service.knowledge import load_knowledge
 
     settings = Settings()
     logs.configure(settings.log_level, settings.log_json)
+    tls_options = tls.serve_options(settings, args.host)  # refuses plain HTTP where it must
     load_knowledge(settings.policy_dir, settings.payer_file)  # fail fast, before forking workers
     check_trust(settings)  # trust file and auth switch, also before forking
     allowed_origins(settings)
@@ -100,7 +144,7 @@ def _run_server(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run("cds_service.main:app", host=args.host, port=args.port, workers=args.workers,
                 log_config=None, proxy_headers=True, server_header=False,
-                timeout_graceful_shutdown=20)
+                timeout_graceful_shutdown=20, **tls_options)
     return 0
 
 

@@ -2,7 +2,8 @@
 
     ServiceError                 anything we answer with a non-2xx status
     ├── BadRequest               400  bad JSON, missing/invalid fields, wrong hook, wrong payer
-    ├── Unauthorized             401  any authentication failure (body stays generic)
+    ├── Unauthorized             401  any authentication failure (body generic; reason
+    │                                 category in WWW-Authenticate, details in the log)
     ├── NotFound                 404  unknown service or resource
     ├── PreconditionFailed       412  required data neither prefetched nor obtainable
     ├── PayloadTooLarge          413  body over the configured limit
@@ -16,6 +17,7 @@ OperationOutcome with every error; 2.0 defines no error body, so we use the same
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -91,11 +93,15 @@ class Unauthorized(ServiceError):
                             "audience", "expired", "not-yet-valid", "lifetime", "replay",
                             "claims", "operator", "other"})
 
-    def __init__(self, reason: str, category: str = "other") -> None:
+    def __init__(self, reason: str, category: str = "other", *,
+                 log_fields: Mapping[str, object] | None = None) -> None:
         super().__init__("Authentication failed.")
         self.reason = reason
-        # A bounded label for the rejection metric; the free-text reason goes to the log only.
+        # A bounded label for the rejection metric and the WWW-Authenticate error_description
+        # (RFC 6750 §3); the free-text reason goes to the log only.
         self.category = category if category in self.CATEGORIES else "other"
+        self.log_fields = dict(log_fields or {})
+        """Structured diagnostics for the refusal's log line (e.g. expected and received aud)."""
 
 
 class NotFound(ServiceError):

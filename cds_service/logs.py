@@ -20,6 +20,9 @@ ALLOWED_FIELDS = frozenset({
     "hookInstance", "service", "hook", "iss", "tenant", "jti", "kid", "status", "path", "method",
     "reason", "problem", "cards", "systemActions", "fetched", "duration_ms", "policy", "url",
     "attempt", "database", "workers", "environment",
+    # why a token was refused: the metric's category; for audience refusals both URLs (the
+    # received one only once the token's signature has verified: a trusted client's claim)
+    "category", "expected_aud", "received_aud",
 })
 
 

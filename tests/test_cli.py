@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from cds_service.cli import main
+from cds_service.cli import build_parser, main
 from cds_service.policy.loader import BUNDLED_DIR
 from tests.support import EXAMPLES, ROOT
 
@@ -56,3 +58,45 @@ def test_policy_check_names_file_and_field_of_a_bad_policy(
     assert main(["policy", "check", str(path)]) == 2
     err = capsys.readouterr().err
     assert str(path) in err and "determinations.commercial.covered" in err
+
+
+def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+             ) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every runnable command (a parser without sub-commands), with its words."""
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not actions:
+        yield path, parser
+    for action in actions:
+        for name, child in action.choices.items():
+            yield from commands(child, (*path, name))
+
+
+def test_every_commands_help_says_what_it_does_and_shows_its_defaults(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    found = list(commands(build_parser()))
+    assert len(found) >= 11
+    for path, parser in found:
+        with pytest.raises(SystemExit) as helped:
+            main([*path, "--help"])
+        assert helped.value.code == 0
+        text = " ".join(capsys.readouterr().out.split())
+        assert parser.description and " ".join(parser.description.split()) in text, path
+        for action in parser._actions:
+            takes_value = action.option_strings and action.nargs != 0
+            if takes_value:
+                assert action.help and "default" in action.help, (path, action.dest)
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["serve", "--workers", "0"], "at least 1"),
+    (["serve", "--workers", "-2"], "at least 1"),
+    (["serve", "--port", "0"], "a TCP port from 1 to 65535"),
+    (["serve", "--port", "70000"], "a TCP port from 1 to 65535"),
+    (["records", "purge", "--days", "0"], "at least 1"),
+])
+def test_nonsensical_values_are_refused(argv: list[str], expected: str,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as refused:
+        main(argv)
+    assert refused.value.code == 2
+    assert expected in capsys.readouterr().err

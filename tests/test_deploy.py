@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -58,3 +59,25 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     missing = [f"CDS_{name.upper()}" for name in Settings.model_fields
                if f"`CDS_{name.upper()}`" not in readme]
     assert not missing
+
+
+def test_the_ingress_serves_the_public_base_url_over_tls_and_keeps_metrics_inside() -> None:
+    by_kind = {d["kind"]: d for d in documents() if d["kind"] in ("Ingress", "Service")}
+    settings = next(d for d in documents()
+                    if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "cds-service")
+    base = urlsplit(settings["data"]["CDS_PUBLIC_BASE_URL"])
+    assert base.scheme == "https"
+    assert settings["data"]["CDS_BEHIND_TLS_PROXY"] == "true"  # the pods speak HTTP behind it
+    ingress = by_kind["Ingress"]["spec"]
+    [tls] = ingress["tls"]
+    assert tls["hosts"] == [base.hostname] and tls["secretName"]
+    [rule] = ingress["rules"]
+    assert rule["host"] == base.hostname
+    paths = {p["path"] for p in rule["http"]["paths"]}
+    assert {"/cds-services", "/policies"} <= paths
+    assert not paths & {"/", "/metrics", "/records"}
+    ports = {p["name"] for p in by_kind["Service"]["spec"]["ports"]}
+    for p in rule["http"]["paths"]:
+        backend = p["backend"]["service"]
+        assert backend["name"] == by_kind["Service"]["metadata"]["name"]
+        assert backend["port"]["name"] in ports

@@ -23,15 +23,25 @@ def outcome_response(status: int, issues: list[Issue],
     return FHIRJSONResponse(operation_outcome(issues), status_code=status, headers=headers)
 
 
+def www_authenticate(exc: Unauthorized) -> str:
+    """RFC 6750 §3: a request without credentials gets the bare challenge (§3.1: no error
+    information); any other refusal ``invalid_token`` with the bounded reason category (the
+    metric's label, never anything from the token), so an integrator can tell the 401s apart."""
+    if exc.category == "missing":
+        return "Bearer"
+    return f'Bearer error="invalid_token", error_description="{exc.category}"'
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> FHIRJSONResponse:
         headers = exc.headers() or None
         if isinstance(exc, Unauthorized):
             metrics.JWT_REJECTED.labels(exc.category).inc()
-            log.warning("authentication failed", extra={"reason": exc.reason,
-                                                         "path": request.url.path})
-            headers = {"WWW-Authenticate": "Bearer"}
+            log.warning("authentication failed: %s", exc.category, extra={
+                "category": exc.category, "reason": exc.reason, "path": request.url.path,
+                **exc.log_fields})
+            headers = {"WWW-Authenticate": www_authenticate(exc)}
         else:
             # Issue codes and element paths only: diagnostics can quote what the caller sent
             # (an order id, a selection), which may be patient data; the caller gets them.

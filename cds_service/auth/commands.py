@@ -12,7 +12,8 @@ from cds_service.hooks.registry import SERVICES
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    dev = sub.add_parser("dev-client", help="a locally generated development CDS Client")
+    dev = sub.add_parser("dev-client",
+                         help="make a local development CDS Client (key and trust file)")
     actions = dev.add_subparsers(dest="action", required=True)
     init = actions.add_parser(
         "init", help="create its key and a trust file for CDS_TRUSTED_CLIENTS (idempotent)")
@@ -25,11 +26,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     token = sub.add_parser("token", help="print a JWT of the development client (for curl)")
     token.add_argument("--service", metavar="ID",
-                       help="aud = that service's URL (default: the discovery URL)")
+                       help="aud = that service's URL (default: the discovery URL, "
+                            "{CDS_PUBLIC_BASE_URL}/cds-services)")
     token.add_argument("--feedback", action="store_true",
                        help="aud = the service's feedback URL (needs --service)")
-    token.add_argument("--audience", metavar="URL", help="aud as given, instead of the above")
-    token.add_argument("--lifetime", type=int, default=300, help="seconds (default: 300)")
+    token.add_argument("--audience", metavar="URL",
+                       help="aud as given, instead of the above (default: built from --service)")
+    token.add_argument("--lifetime", type=int, default=300,
+                       help="seconds, at most CDS_JWT_MAX_LIFETIME_SECONDS (default: 300)")
     token.add_argument("--dir", type=Path, default=devclient.DEFAULT_DIR,
                        help=f"the development client (default: {devclient.DEFAULT_DIR})")
     token.set_defaults(func=_token)

@@ -2,9 +2,10 @@
 MUST make its public key, expressed as a JSON Web Key (JWK) in a JWK Set, available").
 
 A client's keys come from the trust file (``jwks``, inline) or from its allowlisted ``jwks_url``,
-fetched with the process's one outbound HTTP client, cached, and fetched again when a token names
-an unknown ``kid`` (key rotation) at most once per cooldown, so a stream of tokens with invented
-``kid`` values cannot turn us into a load generator against the client's key server.
+fetched with the process's one outbound HTTP client, cached, and fetched again at once when a
+token names an unknown ``kid`` (key rotation), then not again for that reason within the cooldown,
+so a stream of tokens with invented ``kid`` values cannot turn us into a load generator against
+the client's key server.
 
 ``jwt.decode`` gets a ``PyJWK`` (not the bare key) so the token's ``alg`` must match the key's.
 """
@@ -141,10 +142,13 @@ class StaticKeys:
 
 
 class RemoteKeys:
-    """Keys fetched from an allowlisted URL, cached for ``cache_seconds``; an unknown ``kid``
-    triggers a new fetch only when the last attempt is ``cooldown_seconds`` old. When a refresh
-    fails, the previous set stays usable for one more cache period (the client's key server being
-    down for a minute should not lock every EHR user out)."""
+    """Keys fetched from an allowlisted URL, cached for ``cache_seconds``. A token naming a
+    ``kid`` not in the cached set (the client rotated its key) triggers an immediate fetch, then
+    no other such fetch for ``cooldown_seconds``: key rotation costs no outage, and invented
+    ``kid`` values cost the client's key server one request per cooldown. Fetches for an expired
+    or missing set are paced by the same cooldown. When a refresh fails, the previous set stays
+    usable for one more cache period (the client's key server being down for a minute should
+    not lock every EHR user out)."""
 
     def __init__(self, url: str, http: Callable[[], httpx2.AsyncClient], *,
                  cache_seconds: float, cooldown_seconds: float, timeout_seconds: float,
@@ -158,15 +162,19 @@ class RemoteKeys:
         self._keys: KeySet | None = None
         self._fetched_at = float("-inf")
         self._attempted_at = float("-inf")
+        self._unknown_kid_at = float("-inf")
+        """When an unknown kid last caused a fetch (the rate limit of rotation fetches)."""
         self._lock = asyncio.Lock()
         self.fetches = 0
         """Fetch attempts so far (observable by tests and metrics)."""
 
     async def key_set(self, kid: str) -> KeySet:
         now = self._clock()
-        expired = now - self._fetched_at >= self._cache_seconds
-        unknown = self._keys is None or kid not in self._keys
-        if (expired or unknown) and now - self._attempted_at >= self._cooldown:
+        if self._keys is None or now - self._fetched_at >= self._cache_seconds:
+            if now - self._attempted_at >= self._cooldown:
+                await self._refresh(attempted_before=self._attempted_at)
+        elif kid not in self._keys and now - self._unknown_kid_at >= self._cooldown:
+            self._unknown_kid_at = now
             await self._refresh(attempted_before=self._attempted_at)
         if self._keys is None or self._clock() - self._fetched_at >= 2 * self._cache_seconds:
             raise KeysUnavailable(f"JWK Set {self.url} unavailable")

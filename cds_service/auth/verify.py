@@ -23,7 +23,13 @@ import httpx2
 import jwt
 
 from cds_service.auth.client import Authenticator, Client, DevelopmentNoAuth
-from cds_service.auth.jwks import SUPPORTED_ALGORITHMS, KeySource, RemoteKeys, StaticKeys
+from cds_service.auth.jwks import (
+    SUPPORTED_ALGORITHMS,
+    KeySource,
+    KeysUnavailable,
+    RemoteKeys,
+    StaticKeys,
+)
 from cds_service.auth.replay import MemoryReplayStore, ReplayStore
 from cds_service.auth.trust import TrustedClient, load_trust
 from cds_service.config import Settings
@@ -53,7 +59,10 @@ class JwtAuthenticator:
         try:
             client, claims = await self._verify(token, audiences)
         except Unauthorized as exc:
-            raise Unauthorized(_scrub(exc.reason, token), exc.category) from None
+            raise Unauthorized(_scrub(exc.reason, token), exc.category,
+                               log_fields=exc.log_fields) from None
+        except KeysUnavailable as exc:
+            raise Unauthorized(str(exc), "key") from None
         except Exception as exc:  # any library or malformed-input error is a failed login
             raise Unauthorized(_scrub(f"{exc.__class__.__name__}: {exc}", token),
                                _category(exc)) from None
@@ -97,13 +106,26 @@ class JwtAuthenticator:
         keys = await self._keys[client.iss].key_set(kid)
         if kid not in keys:
             raise Unauthorized(f"unknown kid {_show(kid)} for iss {_show(iss)}", "key")
-        key = keys.key(kid, alg)
+        try:
+            key = keys.key(kid, alg)
+        except ValueError as exc:  # the key is for another algorithm
+            raise Unauthorized(f"{exc} (iss {_show(iss)})", "key") from None
 
         accepted = [*audiences, *(a + "/" for a in audiences)]  # trailing slash: same endpoint
-        claims: dict[str, Any] = jwt.decode(
-            token, key, algorithms=list(client.algorithms), audience=accepted, issuer=client.iss,
-            options={"require": REQUIRED_CLAIMS, "verify_exp": False, "verify_iat": False,
-                     "verify_nbf": False})
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, key, algorithms=list(client.algorithms), audience=accepted,
+                issuer=client.iss, options={"require": REQUIRED_CLAIMS, "verify_exp": False,
+                                            "verify_iat": False, "verify_nbf": False})
+        except jwt.InvalidAudienceError:
+            # Raised only after the signature verified: the aud is a trusted client's claim.
+            # Integrators most often get CDS_PUBLIC_BASE_URL and their aud out of step.
+            received = unverified.get("aud")
+            raise Unauthorized(
+                f"aud {_show(received)} is not the URL of the endpoint called "
+                f"({', '.join(audiences)}; built from CDS_PUBLIC_BASE_URL)", "audience",
+                log_fields={"expected_aud": list(audiences), "received_aud": _show(received)},
+            ) from None
         self._check_times(claims)
         jti = claims["jti"]
         if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_CHARS:

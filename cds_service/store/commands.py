@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+from sqlalchemy.exc import OperationalError
 
 from cds_service.config import Settings
 from cds_service.errors import ConfigurationError
@@ -28,7 +30,8 @@ from cds_service.store.stats import card_stats, reason_labels
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    db = sub.add_parser("db", help="the records database schema (CDS_DATABASE_URL)")
+    db = sub.add_parser("db", help="create, upgrade or check the records database schema "
+                                   "(CDS_DATABASE_URL)")
     db_actions = db.add_subparsers(dest="action", required=True)
     db_actions.add_parser(
         "upgrade", help="apply pending migrations (run before starting a new version)",
@@ -37,7 +40,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "check", help="exit 0 if the schema is the one this version needs, 1 if not",
     ).set_defaults(func=_db_check)
 
-    records = sub.add_parser("records", help="decision records and feedback")
+    records = sub.add_parser(
+        "records", help="read decision records, feedback and statistics; purge old records")
     actions = records.add_subparsers(dest="action", required=True)
     decision = actions.add_parser(
         "decision", help="the decision that returned a coverage-assertion-id (JSON)")
@@ -45,13 +49,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     decision.set_defaults(func=_decision)
 
     feedback = actions.add_parser("feedback", help="feedback items received (JSON lines)")
-    feedback.add_argument("--since", type=_since, help="ISO 8601 date or date-time (UTC)")
+    feedback.add_argument("--since", type=_since,
+                          help="ISO 8601 date or date-time (UTC) (default: all feedback)")
     feedback.set_defaults(func=_feedback)
 
     stats = actions.add_parser(
         "stats", help="per policy: cards shown, accepted, overridden, override reasons (JSON)")
     stats.add_argument("--since", type=_since,
-                       help="count cards returned from this ISO 8601 date or date-time (UTC)")
+                       help="count cards returned from this ISO 8601 date or date-time (UTC) "
+                            "(default: all cards)")
     stats.set_defaults(func=_stats)
 
     purge_cmd = actions.add_parser(
@@ -80,7 +86,8 @@ def _positive(value: str) -> int:
 def _db_upgrade(args: argparse.Namespace) -> int:
     db = Database(Settings().database_url)
     try:
-        before, after = db.upgrade()
+        with _reachable(db):
+            before, after = db.upgrade()
     finally:
         db.dispose()
     if before == after:
@@ -94,7 +101,8 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 def _db_check(args: argparse.Namespace) -> int:
     db = Database(Settings().database_url)
     try:
-        current, head = (None if _missing_sqlite_file(db) else db.current()), db.head()
+        with _reachable(db):
+            current, head = (None if _missing_sqlite_file(db) else db.current()), db.head()
     finally:
         db.dispose()
     if current == head:
@@ -171,10 +179,21 @@ def _with_records(run: Callable[[Database], int]) -> int:
             raise ConfigurationError(f"CDS_DATABASE_URL ({db.describe()})", [
                 "no such SQLite file: the service creates it on first start "
                 "(or run `cds-service db upgrade`)"])
-        db.check(auto_upgrade=False)
-        return run(db)
+        with _reachable(db):
+            db.check(auto_upgrade=False)
+            return run(db)
     finally:
         db.dispose()
+
+
+@contextmanager
+def _reachable(db: Database) -> Iterator[None]:
+    """A database that is down or refuses us is a configuration error (one line, exit 2), as at
+    start-up, not a traceback."""
+    try:
+        yield
+    except OperationalError as exc:
+        raise db.unreachable(exc) from None
 
 
 def _missing_sqlite_file(db: Database) -> bool:

@@ -126,6 +126,12 @@ class Database:
         if self._engine is not None:
             self._engine.dispose()
 
+    def unreachable(self, exc: OperationalError) -> ConfigurationError:
+        """The database cannot be used, in one line (psycopg's messages span several): psycopg
+        and sqlite3 name host, port or file, never the password."""
+        return ConfigurationError(f"{_SETTING} ({self.describe()})", [
+            f"cannot open the records database: {' '.join(str(exc.orig).split())}"])
+
     # --- schema ------------------------------------------------------------------------------
 
     def head(self) -> str:
@@ -159,9 +165,7 @@ class Database:
         try:
             current, head = self.current(), self.head()
         except OperationalError as exc:
-            # psycopg and sqlite3 name host, port or file, never the password.
-            raise ConfigurationError(f"{_SETTING} ({self.describe()})", [
-                f"cannot open the records database: {str(exc.orig).strip()}"]) from None
+            raise self.unreachable(exc) from None
         if current == head:
             return
         scripts = ScriptDirectory.from_config(_alembic_config())
@@ -227,7 +231,7 @@ def _sqlite_path(url: URL) -> Path:
 
 
 def _sqlite_engine(url: URL, timeouts: Timeouts) -> Engine:
-    _sqlite_path(url).parent.mkdir(parents=True, exist_ok=True)
+    _create_private(_sqlite_path(url), url)
     busy = timeouts.statement if timeouts.statement is not None else SQLITE_BUSY_TIMEOUT_SECONDS
     engine = create_engine(url, hide_parameters=True, connect_args={"timeout": busy})
 
@@ -250,6 +254,21 @@ def _sqlite_engine(url: URL, timeouts: Timeouts) -> Engine:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _create_private(path: Path, url: URL) -> None:
+    """The records hold patient data: a new database file (and so its WAL and shared-memory
+    files, which SQLite creates with the database file's permissions) and a new directory are
+    for the service's own user only, whatever the umask."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass  # an existing database keeps the permissions its operator gave it
+    except OSError as exc:
+        raise ConfigurationError(f"{_SETTING} ({url.render_as_string(hide_password=True)})", [
+            f"cannot create the SQLite database {path}: {exc.strerror or exc}; expected a file "
+            "in a directory this user may create or write"]) from None
 
 
 def _postgres_engine(url: URL, timeouts: Timeouts) -> Engine:

@@ -1,9 +1,13 @@
 """How clinicians react to our cards, per policy: for policy staff (read-only).
 
-"Shown" counts the cards we returned (the EHR decides what it displays); accepted and overridden
-count distinct cards with at least one such feedback item (CDS Hooks 2.0 §Feedback; a clinician
-who ignores a card sends none). The window, when given, selects the cards by when we returned
-them, and counts all the feedback they later got.
+"Shown" counts the cards we returned (the EHR decides what it displays). Every card shown counts
+exactly once, by its **latest** feedback outcome (latest ``outcomeTimestamp``, then latest
+received): accepted, overridden, or no feedback (CDS Hooks 2.0 §Feedback; a clinician who
+ignores a card sends none), so ``accepted + overridden + noFeedback == shown``. A card accepted
+and later overridden counts as overridden, under the reason of that last override, so the
+override reasons and ``overriddenWithoutReason`` add up to ``overridden``. Comments count cards
+with a comment on any of their feedback. The window, when given, selects the cards by when we
+returned them, and counts all the feedback they later got.
 """
 
 from __future__ import annotations
@@ -65,10 +69,17 @@ def card_stats(conn: Connection, *, since: datetime | None = None,
             decision, decision.c.id == card.decision_id))
         return query.where(window) if window is not None else query
 
-    def with_feedback(query: Select[Any], *conditions: Any) -> Select[Any]:
-        on = and_(feedback.c.card_uuid == card.card_uuid, feedback.c.card_known.is_(True),
-                  *conditions)
-        return query.join_from(decision_card, feedback, on)
+    fb = feedback.c
+    ranked = select(
+        fb.card_uuid, fb.outcome, fb.override_system, fb.override_code, fb.override_display,
+        func.row_number().over(partition_by=fb.card_uuid,
+                               order_by=(fb.outcome_at.desc(), fb.id.desc())).label("rank"),
+    ).where(fb.card_known.is_(True)).subquery()
+    latest = select(ranked).where(ranked.c.rank == 1).subquery()
+
+    def with_latest(query: Select[Any], *conditions: Any) -> Select[Any]:
+        return query.join_from(decision_card, latest,
+                               and_(latest.c.card_uuid == card.card_uuid, *conditions))
 
     group = (card.policy_id, card.policy_version, card.line_of_business)
 
@@ -78,25 +89,19 @@ def card_stats(conn: Connection, *, since: datetime | None = None,
         p.cards.shown += shown
         p.lines.setdefault(line, _Counts()).shown += shown
 
-    reacted = func.count(distinct(card.card_uuid))
     for pid, version, line, outcome, n in conn.execute(
-            with_feedback(cards_query(*group, feedback.c.outcome, reacted))
-            .group_by(*group, feedback.c.outcome)):
+            with_latest(cards_query(*group, latest.c.outcome, func.count()))
+            .group_by(*group, latest.c.outcome)):
         p = policy((pid, version))
         for counts in (p.cards, p.lines.setdefault(line, _Counts())):
             setattr(counts, outcome, getattr(counts, outcome) + n)
+            counts.with_feedback += n
 
-    for pid, version, line, n in conn.execute(
-            with_feedback(cards_query(*group, reacted)).group_by(*group)):
-        p = policy((pid, version))
-        p.cards.with_feedback += n
-        p.lines.setdefault(line, _Counts()).with_feedback += n
-
-    reason = (feedback.c.override_system, feedback.c.override_code)
+    reason = (latest.c.override_system, latest.c.override_code)
     for pid, version, system, code, display, n in conn.execute(
-            with_feedback(cards_query(card.policy_id, card.policy_version, *reason,
-                                      func.max(feedback.c.override_display), reacted),
-                          feedback.c.outcome == "overridden")
+            with_latest(cards_query(card.policy_id, card.policy_version, *reason,
+                                    func.max(latest.c.override_display), func.count()),
+                        latest.c.outcome == "overridden")
             .group_by(card.policy_id, card.policy_version, *reason)):
         p = policy((pid, version))
         if code is None:
@@ -107,9 +112,12 @@ def card_stats(conn: Connection, *, since: datetime | None = None,
                                             ("display", shown_as), ("cards", n))
                           if v is not None})
 
+    commented = and_(feedback.c.card_uuid == card.card_uuid, feedback.c.card_known.is_(True),
+                     feedback.c.user_comment.is_not(None))
     for pid, version, n in conn.execute(
-            with_feedback(cards_query(card.policy_id, card.policy_version, reacted),
-                          feedback.c.user_comment.is_not(None))
+            cards_query(card.policy_id, card.policy_version,
+                        func.count(distinct(card.card_uuid)))
+            .join_from(decision_card, feedback, commented)
             .group_by(card.policy_id, card.policy_version)):
         policy((pid, version)).comments += n
 

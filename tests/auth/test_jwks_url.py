@@ -67,6 +67,19 @@ def test_a_rotated_key_is_picked_up_by_refetching(tmp_path: Path) -> None:
     assert keys.requests == [JWKS_URL, JWKS_URL]
 
 
+def test_a_key_rotated_right_after_the_first_fetch_is_picked_up_at_once(tmp_path: Path) -> None:
+    # The default 30 s cooldown, and the rotation well within it: no outage for the client.
+    old, new = EHR(), EHR(slot=1)
+    keys = KeyServer(old)
+    trust = write_trust(tmp_path / "trust.json", entry(old))
+    with serve(settings_for(tmp_path, trust, jwks_refresh_cooldown_seconds=30), keys) as service:
+        assert post(service, old) == 200
+        keys.keys = [new.jwk]  # the EHR rotates: the old key is gone
+        assert post(service, new) == 200
+        assert post(service, old) == 401  # the set now fetched no longer has it
+    assert keys.requests == [JWKS_URL, JWKS_URL]
+
+
 def test_unknown_kids_refetch_at_most_once_per_cooldown(tmp_path: Path) -> None:
     ehr, stranger_key = EHR(), EHR(slot=1, kid="invented")
     keys = KeyServer(ehr)
@@ -74,7 +87,9 @@ def test_unknown_kids_refetch_at_most_once_per_cooldown(tmp_path: Path) -> None:
     with serve(settings_for(tmp_path, trust, jwks_refresh_cooldown_seconds=30), keys) as service:
         assert post(service, ehr) == 200
         assert [post(service, stranger_key) for _ in range(5)] == [401] * 5
-    assert keys.requests == [JWKS_URL]  # the first fetch is within the cooldown
+        assert post(service, ehr) == 200
+    # The first invented kid fetched at once (it might have been a rotation); the others waited.
+    assert keys.requests == [JWKS_URL, JWKS_URL]
 
 
 def test_a_key_server_that_fails_means_401(tmp_path: Path) -> None:

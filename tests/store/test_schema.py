@@ -3,6 +3,8 @@ not at the code's head (SQLite excepted: it is brought up to date in place)."""
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -156,3 +158,31 @@ def test_concurrent_upgrades_queue_and_both_succeed(database_url: str) -> None:
         results = list(pool.map(upgrade, range(3)))
     head = results[0][1]
     assert sorted(before or "" for before, _ in results) == ["", head, head]
+
+
+def test_the_sqlite_database_and_its_wal_files_are_readable_by_the_service_user_only(
+        tmp_path: Path) -> None:
+    path = tmp_path / "var" / "records.db"
+    previous = os.umask(0o022)  # the usual umask, which would make new files world-readable
+    try:
+        prepare(f"sqlite:///{path}")
+        db = Database(f"sqlite:///{path}")
+        with db.write() as conn:  # an open write transaction: the WAL and SHM files exist
+            conn.execute(text("CREATE TABLE t (x INTEGER)"))
+            files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in files}
+        db.dispose()
+    finally:
+        os.umask(previous)
+    assert modes == {"records.db": 0o600, "records.db-wal": 0o600, "records.db-shm": 0o600}
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_an_sqlite_directory_that_cannot_be_created_is_a_configuration_error(
+        tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    url = f"sqlite:///{tmp_path / 'a-file' / 'var' / 'records.db'}"
+    with pytest.raises(ConfigurationError) as refused:
+        prepare(url)
+    assert refused.value.source.startswith("CDS_DATABASE_URL")
+    assert "cannot create the SQLite database" in str(refused.value)

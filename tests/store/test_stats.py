@@ -29,8 +29,8 @@ def react(db: Database, *entries: dict[str, Any]) -> None:
         save_feedback(conn, feedback_records("crd-order-sign", EHR, items(*entries)), RECEIVED)
 
 
-def accepted(card: str, suggestion: str) -> dict[str, Any]:
-    return {"card": card, "outcome": "accepted", "outcomeTimestamp": "2026-11-26T08:00:00Z",
+def accepted(card: str, suggestion: str, at: str = "2026-11-26T08:00:00Z") -> dict[str, Any]:
+    return {"card": card, "outcome": "accepted", "outcomeTimestamp": at,
             "acceptedSuggestions": [{"id": suggestion}]}
 
 
@@ -64,6 +64,32 @@ def test_counts_per_policy_and_line_of_business(db: Database) -> None:
     assert policy["cardsWithComments"] == 1
     assert stats["feedbackForUnknownCards"] == 1
     assert c3.uuid  # shown, no feedback
+
+
+def test_a_card_with_several_outcomes_counts_once_by_its_latest(db: Database) -> None:
+    a, b, c, d = (recorded(db, "order-sign-47371-commercial-hepatocellular-carcinoma").cards[0]
+                  for _ in range(4))
+    react(db,
+          # accepted, then overridden twice (the example): overridden, last reason
+          accepted(a.uuid, a.suggestion_uuids[0], at="2026-11-26T08:00:00Z"),
+          overridden(a.uuid, "not-applicable", at="2026-11-26T08:05:00Z"),
+          overridden(a.uuid, "other", at="2026-11-26T08:10:00Z"),
+          # overridden, then accepted (sent in that order, timestamps the other way round)
+          accepted(b.uuid, b.suggestion_uuids[0], at="2026-11-26T09:00:00Z"),
+          overridden(b.uuid, "not-applicable", at="2026-11-26T08:30:00Z"),
+          overridden(c.uuid, None, comment="discussed with the patient"))
+    with db.read() as conn:
+        [policy] = card_stats(conn)["policies"]
+    cards = policy["cards"]
+    assert cards == {"shown": 4, "accepted": 1, "overridden": 2, "noFeedback": 1}
+    assert cards["accepted"] + cards["overridden"] + cards["noFeedback"] == cards["shown"]
+    assert [(r["code"], r["cards"]) for r in policy["overrideReasons"]] == [("other", 1)]
+    assert policy["overriddenWithoutReason"] == 1
+    assert sum(r["cards"] for r in policy["overrideReasons"]) \
+        + policy["overriddenWithoutReason"] == cards["overridden"]
+    [line] = policy["byLineOfBusiness"]
+    assert line["accepted"] + line["overridden"] + line["noFeedback"] == line["shown"] == 4
+    assert d.uuid  # shown, no feedback
 
 
 def test_since_counts_the_cards_returned_from_then_on(db: Database) -> None:
