@@ -42,6 +42,25 @@ KID = "bench-es384"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def _core_halves() -> tuple[list[int], list[int]]:
+    """The server gets the first half of this process's cores, the load tool the other half,
+    so figures are per core (per half) and the two never compete for a core."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return cores, cores
+    half = len(cores) // 2
+    return cores[:half], cores[half:]
+
+
+SERVER_CORES, LOAD_CORES = _core_halves()
+
+
+def pinned(cores: list[int], argv: list[str]) -> list[str]:
+    if shutil.which("taskset") is None:
+        return argv
+    return ["taskset", "-c", ",".join(map(str, cores)), *argv]
+
+
 @dataclass
 class Result:
     name: str
@@ -135,8 +154,10 @@ _STARTED: list[Server] = []
 
 
 class Server:
-    def __init__(self, argv: list[str], env: dict[str, str], port: int, ready_path: str) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], port: int, ready_path: str,
+                 cores: list[int] | None = None) -> None:
         _STARTED.append(self)
+        argv = pinned(SERVER_CORES if cores is None else cores, argv)
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         start = time.perf_counter()
@@ -186,10 +207,10 @@ def wrk(server: Server, path: str, *, method: str, body: bytes | None, conns: in
         (work / "body.json").write_bytes(body)
         body_file = str(work / "body.json")
     cpu0 = tree_cpu_seconds(server.proc.pid)
-    out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{conns}", f"-d{max(1, round(duration))}s", "--latency",
+    out = subprocess.run(pinned(LOAD_CORES, [
+        "wrk", f"-t{threads}", f"-c{conns}", f"-d{max(1, round(duration))}s", "--latency",
          "--timeout", "10s", "-s", str(ROOT / "bench" / "rotate_tokens.lua"),
-         server.base + path, "--", str(token_file), body_file, method, str(threads)],
+         server.base + path, "--", str(token_file), body_file, method, str(threads)]),
         capture_output=True, text=True, check=True).stdout
     cpu = tree_cpu_seconds(server.proc.pid) - cpu0
     requests = int(_grab(r"(\d+) requests in", out))
@@ -249,6 +270,80 @@ def without_coverage(fhir_base: str) -> bytes:
 
 # --- the run ------------------------------------------------------------------------------------
 
+class Bench:
+    """One benchmark session: a key and its JWK Set, token minting, the fake FHIR server, trust
+    files; ``service()``/``ceiling()`` start servers, ``run()`` measures one scenario."""
+
+    def __init__(self, duration: float = 6.0) -> None:
+        self.duration = duration
+        self.results: list[Result] = []
+
+    def __enter__(self) -> Bench:
+        self.failed = True
+        self.work = Path(tempfile.mkdtemp(prefix="cds-bench-"))
+        key = ec.generate_private_key(ec.SECP384R1())
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        jwk = json.loads(ECAlgorithm.to_jwk(key.public_key())) | {"kid": KID, "alg": "ES384",
+                                                                   "use": "sig"}
+        (self.work / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
+        self.tokens = Tokens(pem)
+        fhir_port = free_port()
+        # The EHR's FHIR server is the EHR's work, not ours: it runs beside the load tool.
+        Server(uvicorn_argv("bench.fake_fhir:app", fhir_port), {}, fhir_port,
+               "/fhir/Coverage", cores=LOAD_CORES)
+        self.fhir_base = f"http://127.0.0.1:{fhir_port}/fhir"
+        # Production refuses a trust file listing a plain-http FHIR server, so the production
+        # runs trust the client with no FHIR server, and only the development run lists it.
+        self.trust_files = {"production": self.work / "trust.json",
+                            "development": self.work / "trust-dev.json"}
+        for environment, servers in (("production", []), ("development", [self.fhir_base])):
+            trust = {"clients": [{"iss": ISS, "jwks": {"keys": [jwk]}, "fhir_servers": servers}]}
+            self.trust_files[environment].write_text(json.dumps(trust))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        failed = exc[0] is not None
+        for server in _STARTED:  # every server, also after a failed measurement
+            server.stop(keep_log=failed)
+            if failed:
+                print(f"server log kept: {server.log}", file=sys.stderr)
+        _STARTED.clear()
+        self.tokens.pool.shutdown()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def service(self, workers: int, environment: str = "production",
+                extra_env: dict[str, str] | None = None) -> Server:
+        port = free_port()
+        env = (extra_env or {}) | {"CDS_ENVIRONMENT": environment, "CDS_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+               "CDS_TRUSTED_CLIENTS": str(self.trust_files[environment]),
+               "CDS_DATABASE_URL": f"sqlite:///{self.work}/records-{port}.db",
+               "CDS_LOG_LEVEL": "WARNING"}
+        return Server([str(BIN / "cds-service"), "serve", "--host", "127.0.0.1", "--port",
+                       str(port), "--workers", str(workers)], env, port, "/readyz")
+
+    def ceiling(self) -> Server:
+        port = free_port()
+        return Server(uvicorn_argv("bench.ceiling:app", port),
+                      {"CEILING_JWKS": str(self.work / "jwks.json"),
+                       "CEILING_BASE_URL": f"http://127.0.0.1:{port}"}, port, "/ready")
+
+    def run(self, server: Server, name: str, path: str, body: bytes | None, conns: int,
+            method: str = "POST", seconds: float | None = None) -> Result:
+        aud = server.base + path.split("?")[0]
+        kw: dict[str, Any] = {"method": method, "body": body, "conns": conns,
+                              "tokens": self.tokens, "aud": aud, "name": name, "work": self.work}
+        # Warm-up, which also tells how many tokens the measured run will consume.
+        warm = wrk(server, path, duration=1, expected_rps=8000, **kw)
+        rate = max(warm.rps * 1.5, 1500.0)  # workers may still be warming up
+        result = wrk(server, path, duration=seconds or self.duration, expected_rps=rate, **kw)
+        self.results.append(result)
+        print(f"  {name:<48} c={conns:<2} {result.rps:8.0f} req/s  p50 {result.p50_ms:6.2f} ms"
+              f"  p99 {result.p99_ms:6.2f} ms  cpu {result.cpu_ms:5.2f} ms/req"
+              f"  errors {result.errors}", flush=True)
+        return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -259,93 +354,46 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
         return 2
-
-    work = Path(tempfile.mkdtemp(prefix="cds-bench-"))
-    key = ec.generate_private_key(ec.SECP384R1())
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    jwk = json.loads(ECAlgorithm.to_jwk(key.public_key())) | {"kid": KID, "alg": "ES384",
-                                                               "use": "sig"}
-    (work / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
-    tokens = Tokens(pem)
-    d = args.duration
-    results: list[Result] = []
     notes: list[str] = []
-
-    fhir_port = free_port()
-    Server(uvicorn_argv("bench.fake_fhir:app", fhir_port), {}, fhir_port,
-           "/fhir/Coverage")
-    fhir_base = f"http://127.0.0.1:{fhir_port}/fhir"
-    # Production refuses a trust file listing a plain-http FHIR server, so the production runs
-    # trust the client with no FHIR server, and only the development run lists the local one.
-    trust_files = {"production": work / "trust.json", "development": work / "trust-dev.json"}
-    for environment, servers in (("production", []), ("development", [fhir_base])):
-        trust = {"clients": [{"iss": ISS, "jwks": {"keys": [jwk]}, "fhir_servers": servers}]}
-        trust_files[environment].write_text(json.dumps(trust))
-
-    def service(workers: int, environment: str = "production") -> Server:
-        port = free_port()
-        env = {"CDS_ENVIRONMENT": environment, "CDS_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-               "CDS_TRUSTED_CLIENTS": str(trust_files[environment]),
-               "CDS_DATABASE_URL": f"sqlite:///{work}/records-{port}.db",
-               "CDS_LOG_LEVEL": "WARNING"}
-        return Server([str(BIN / "cds-service"), "serve", "--host", "127.0.0.1", "--port",
-                       str(port), "--workers", str(workers)], env, port, "/readyz")
-
-    def ceiling() -> Server:
-        port = free_port()
-        return Server(uvicorn_argv("bench.ceiling:app", port),
-                      {"CEILING_JWKS": str(work / "jwks.json"),
-                       "CEILING_BASE_URL": f"http://127.0.0.1:{port}"}, port, "/ready")
-
-    def run(server: Server, name: str, path: str, body: bytes | None, conns: int,
-            method: str = "POST", seconds: float | None = None) -> Result:
-        aud = server.base + path.split("?")[0]
-        # Warm-up, which also tells how many tokens the measured run will consume.
-        warm = wrk(server, path, method=method, body=body, conns=conns, duration=1,
-                   tokens=tokens, aud=aud, name=name, work=work, expected_rps=8000)
-        rate = max(warm.rps * 1.5, 1500.0)  # workers may still be warming up
-        result = wrk(server, path, method=method, body=body, conns=conns, duration=seconds or d,
-                     tokens=tokens, aud=aud, name=name, work=work, expected_rps=rate)
-        results.append(result)
-        print(f"  {name:<48} c={conns:<2} {result.rps:8.0f} req/s  p50 {result.p50_ms:6.2f} ms"
-              f"  p99 {result.p99_ms:6.2f} ms  cpu {result.cpu_ms:5.2f} ms/req"
-              f"  errors {result.errors}", flush=True)
-        return result
-
+    sign = "/cds-services/crd-order-sign"
     one = with_orders(1, 1)
-    failed = True
-    try:
+    with Bench(args.duration) as b:
         print("ceiling app", flush=True)
-        ceil = ceiling()
-        c1 = run(ceil, "ceiling: read body, verify ES384 JWT, fixed card",
-                 "/cds-services/crd-order-sign", one, 1)
-        c8 = run(ceil, "ceiling: read body, verify ES384 JWT, fixed card",
-                 "/cds-services/crd-order-sign", one, 8)
+        ceil = b.ceiling()
+        name = "ceiling: read body, verify ES384 JWT, fixed card"
+        c1 = b.run(ceil, name, sign, one, 1)
+        c8 = b.run(ceil, name, sign, one, 8)
         ceil.stop()
 
         print("service, 1 worker", flush=True)
-        svc = service(1)
+        svc = b.service(1)
         notes.append(f"start-up to ready (1 worker, records on): {svc.startup_s:.2f} s")
-        s1 = run(svc, "order-sign, 1 order, full prefetch", "/cds-services/crd-order-sign", one, 1)
-        s8 = run(svc, "order-sign, 1 order, full prefetch", "/cds-services/crd-order-sign", one, 8)
-        run(svc, "order-sign, 10 orders (1 matches)", "/cds-services/crd-order-sign",
-            with_orders(1, 10), 1)
-        s50 = run(svc, "order-sign, 50 orders (2 match)", "/cds-services/crd-order-sign",
-                  with_orders(2, 50), 1)
-        run(svc, "order-sign, 50 orders (2 match)", "/cds-services/crd-order-sign",
-            with_orders(2, 50), 8)
-        n50 = run(svc, "order-sign, 50 orders (none match)", "/cds-services/crd-order-sign",
-                  with_orders(0, 50), 1)
+        b.run(svc, "order-sign, 1 order, full prefetch", sign, one, 1)
+        s8 = b.run(svc, "order-sign, 1 order, full prefetch", sign, one, 8)
+        b.run(svc, "order-sign, 10 orders (1 matches)", sign, with_orders(1, 10), 1)
+        s50 = b.run(svc, "order-sign, 50 orders (2 match)", sign, with_orders(2, 50), 1)
+        b.run(svc, "order-sign, 50 orders (2 match)", sign, with_orders(2, 50), 8)
+        n1 = b.run(svc, "order-sign, 1 order (matches no policy)", sign, with_orders(0, 1), 1)
+        b.run(svc, "order-sign, 50 orders (none match)", sign, with_orders(0, 50), 1)
         select = json.dumps(example("order-select-47383-medicare-advantage-hepatocellular-"
                                     "carcinoma")).encode()
-        run(svc, "order-select, 1 selected of 2", "/cds-services/crd-order-select", select, 1)
-        run(svc, "order-select, 1 selected of 2", "/cds-services/crd-order-select", select, 8)
-        run(svc, "discovery", "/cds-services", None, 8, method="GET")
+        for conns in (1, 8):
+            b.run(svc, "order-select, 1 selected of 2", "/cds-services/crd-order-select",
+                  select, conns)
+        book = json.dumps(example("appointment-book-47383-medicare-advantage-based-on-"
+                                  "service-request")).encode()
+        for conns in (1, 8):
+            b.run(svc, "appointment-book, 1 appointment (basedOn order)",
+                  "/cds-services/crd-appointment-book", book, conns)
+        dispatch = json.dumps(example("order-dispatch-47381-commercial-neuroendocrine-liver-"
+                                      "metastases")).encode()
+        for conns in (1, 8):
+            b.run(svc, "order-dispatch, 1 dispatched order", "/cds-services/crd-order-dispatch",
+                  dispatch, conns)
+        b.run(svc, "discovery", "/cds-services", None, 8, method="GET")
         if args.soak:
             rss0 = rss_kib(svc.proc.pid)
-            run(svc, f"soak ({args.soak:.0f} s)", "/cds-services/crd-order-sign", one, 8,
-                seconds=args.soak)
+            b.run(svc, f"soak ({args.soak:.0f} s)", sign, one, 8, seconds=args.soak)
             rss1 = rss_kib(svc.proc.pid)
             notes.append(f"soak RSS: {rss0 / 1024:.1f} MiB -> {rss1 / 1024:.1f} MiB "
                          f"({(rss1 - rss0) / rss0 * 100:+.1f} %, target < 5 %)")
@@ -353,45 +401,28 @@ def main() -> int:
 
         print("service, coverage fetched from a local FHIR server (development mode: http)",
               flush=True)
-        dev = service(1, "development")
-        run(dev, "order-sign, coverage fetched from FHIR server",
-            "/cds-services/crd-order-sign", without_coverage(fhir_base), 1)
-        run(dev, "order-sign, coverage fetched from FHIR server",
-            "/cds-services/crd-order-sign", without_coverage(fhir_base), 8)
+        dev = b.service(1, "development")
+        for conns in (1, 8):
+            b.run(dev, "order-sign, coverage fetched from FHIR server", sign,
+                  without_coverage(b.fhir_base), conns)
         dev.stop()
-
-        print("service, 2 workers", flush=True)
-        svc2 = service(2)
-        w2 = run(svc2, "order-sign, 1 order, 2 workers", "/cds-services/crd-order-sign", one, 8)
-        svc2.stop()
-        failed = False
-    finally:
-        for server in _STARTED:  # every server, also after a failed measurement
-            server.stop(keep_log=failed)
-            if failed:
-                print(f"server log kept: {server.log}", file=sys.stderr)
-        tokens.pool.shutdown()
-        shutil.rmtree(work, ignore_errors=True)
-
+    results = b.results
     for r in results:
         base = c1 if r.conns == 1 else c8
         if not r.name.startswith("ceiling"):
             r.ratio = r.rps / base.rps
     checks = [
-        ("order-sign 1 order, 8 conns: throughput >= 0.8 x ceiling", s8.rps / c8.rps >= 0.8,
+        ("order-sign 1 order, 8 conns: throughput >= 0.6 x ceiling", s8.rps / c8.rps >= 0.6,
          f"{s8.rps / c8.rps:.2f}"),
-        ("order-sign 1 order, serial p99 <= 10 ms", s1.p99_ms <= 10, f"{s1.p99_ms:.2f} ms"),
-        ("order-sign 50 orders (2 match), serial p99 <= 30 ms", s50.p99_ms <= 30,
+        ("order matching no policy: CPU/request <= 1.5 x ceiling's", n1.cpu_ms <= 1.5 * c1.cpu_ms,
+         f"{n1.cpu_ms / c1.cpu_ms:.2f} x"),
+        ("order-sign 50 orders (2 match), serial p99 <= 10 ms", s50.p99_ms <= 10,
          f"{s50.p99_ms:.2f} ms"),
-        ("50 unmatched orders: CPU/request vs ceiling", n50.cpu_ms <= 2 * c1.cpu_ms,
-         f"{n50.cpu_ms / c1.cpu_ms:.2f} x"),
-        ("2 workers: throughput factor over 1 worker", w2.rps > s8.rps * 1.2,
-         f"{w2.rps / s8.rps:.2f} x"),
         ("start-up < 2 s", svc.startup_s < 2, f"{svc.startup_s:.2f} s"),
         ("no errors (non-2xx, socket)", all(r.errors == 0 for r in results),
          str(sum(r.errors for r in results))),
     ]
-    table = render(results, checks, notes, d)
+    table = render(results, checks, notes, args.duration)
     print("\n" + table)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
@@ -404,7 +435,8 @@ def render(results: list[Result], checks: list[tuple[str, bool, str]], notes: li
     cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
                          capture_output=True, text=True).stdout.strip()
     lines = [f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({cpu}), "
-             f"wrk on the same cores, {duration:.0f} s per row.", "",
+             f"server on core(s) {','.join(map(str, SERVER_CORES))}, wrk on "
+             f"{','.join(map(str, LOAD_CORES))} (taskset), {duration:.0f} s per row.", "",
              "| scenario | conns | req/s | p50 ms | p99 ms | CPU ms/req | vs ceiling |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:

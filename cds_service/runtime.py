@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx2
 
-from cds_service.auth.client import Authenticator, Client
+from cds_service.auth.client import Authenticator, Client, PendingJti
 from cds_service.auth.operators import OperatorTokens
 from cds_service.auth.replay import MemoryReplayStore, ReplayStore
-from cds_service.auth.verify import build_authenticator
+from cds_service.auth.verify import build_authenticator, replayed
 from cds_service.config import Settings
 from cds_service.errors import ServiceError
 from cds_service.evaluate import Evaluation, Evaluator
@@ -78,8 +80,32 @@ class Runtime:
 
     # --- trust -------------------------------------------------------------------------------
 
+    async def authenticate_call(self, authorization: str | None, audience: str) -> Client:
+        """A hook call's caller. With records on, its jti is claimed by the call's one write
+        (``record``/``record_refusal``, or ``claim`` before the call's first FHIR query), so a
+        call costs one database round trip; no answer leaves before that write commits, so a
+        replay is still refused, by the database, across workers and instances."""
+        return await self.authenticator.authenticate(authorization, [audience],
+                                                     claim=self.records is None)
+
+    async def claim(self, client: Client) -> None:
+        """Claim a deferred jti now (before anything leaves this service on the call's behalf:
+        a replayed request must not make us query the EHR with its access token)."""
+        pending = client.pending
+        if pending is None or pending.claimed:
+            return
+        async with pending.lock:
+            if pending.claimed:
+                return
+            if not await self.replay.first_use(pending.iss, pending.jti, pending.expires_at):
+                raise replayed(pending.iss, pending.jti)
+            pending.claimed = True
+
     def fetcher_for(self, request: HookRequest, client: Client) -> Fetcher | None:
-        return fetcher_for(self.settings, self.outbound.client, request, client)
+        fetcher = fetcher_for(self.settings, self.outbound.client, request, client)
+        if fetcher is None or client.pending is None:
+            return fetcher
+        return _ClaimFirst(fetcher, lambda: self.claim(client))
 
     # --- records -----------------------------------------------------------------------------
 
@@ -90,8 +116,15 @@ class Runtime:
         answering without a record."""
         if self.records is None:
             return
-        await self.records.record_decision(
-            decision_record(service, request, client, evaluation, recorded_at=self.records.clock()))
+        pending = _unclaimed(client)
+        if not await self.records.record_decision(
+                decision_record(service, request, client, evaluation,
+                                recorded_at=self.records.clock()),
+                (pending.iss, pending.jti, pending.expires_at) if pending else None):
+            assert pending is not None
+            raise replayed(pending.iss, pending.jti)
+        if pending is not None:
+            pending.claimed = True
 
     async def record_refusal(self, service: ServiceDefinition, request: HookRequest | None,
                              client: Client, error: ServiceError) -> None:
@@ -101,17 +134,45 @@ class Runtime:
         (``cds_records_not_written_total{record="refusal"}``, by the writer)."""
         if self.records is None:
             return
+        pending = _unclaimed(client)
         try:
-            await self.records.record_decision(refusal_record(
-                service, request, client, error, recorded_at=self.records.clock()))
+            first_use = await self.records.record_decision(refusal_record(
+                service, request, client, error, recorded_at=self.records.clock()),
+                (pending.iss, pending.jti, pending.expires_at) if pending else None)
         except Exception as exc:
             log.error("refused call not recorded: %s", type(exc).__name__)
+            return
+        if pending is None:
+            return
+        if not first_use:
+            raise replayed(pending.iss, pending.jti)
+        pending.claimed = True
 
     async def readiness(self) -> dict[str, bool]:
         checks = {"policies": len(self.knowledge.policies) > 0}
         if self.records is not None:
             checks["database"] = await self.records.ready()
         return checks
+
+
+def _unclaimed(client: Client) -> PendingJti | None:
+    return client.pending if client.pending is not None and not client.pending.claimed else None
+
+
+class _ClaimFirst:
+    """A call's fetcher that claims the call's deferred jti before its first query."""
+
+    def __init__(self, fetcher: Fetcher, claim: Callable[[], Awaitable[None]]) -> None:
+        self._fetcher = fetcher
+        self._claim = claim
+
+    async def search(self, relative_url: str) -> list[dict[str, Any]]:
+        await self._claim()
+        return await self._fetcher.search(relative_url)
+
+    async def read(self, reference: str) -> dict[str, Any] | None:
+        await self._claim()
+        return await self._fetcher.read(reference)
 
 
 def _records(settings: Settings) -> Records:

@@ -32,7 +32,7 @@ async def call_hook(service_id: str, request: Request) -> JSONResponse:
     rt: Runtime = request.app.state.runtime
     service = service_or_404(service_id)
     audience = rt.settings.service_url(f"cds-services/{service_id}")
-    client = await rt.authenticator.authenticate(request.headers.get("authorization"), [audience])
+    client = await rt.authenticate_call(request.headers.get("authorization"), audience)
     hook_request: HookRequest | None = None
     try:
         body = await read_json(request, max_bytes=rt.settings.max_body_bytes,
@@ -42,7 +42,7 @@ async def call_hook(service_id: str, request: Request) -> JSONResponse:
         if hook_request.hook != service.hook:
             raise BadRequest(f"service {service.id!r} answers the {service.hook!r} hook, "
                              f"not {hook_request.hook!r}", expression="hook")
-        fetcher = rt.fetcher_for(hook_request, client)
+        fetcher = rt.fetcher_for(hook_request, client)  # claims the jti before its first query
         evaluation = await rt.evaluator.evaluate(hook_request, service, fetcher)
     except ServiceError as exc:
         await rt.record_refusal(service, hook_request, client, exc)

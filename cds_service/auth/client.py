@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
+
+
+@dataclass(eq=False)
+class PendingJti:
+    """A verified token's jti whose replay check is left to the call (``Runtime.claim``)."""
+
+    iss: str
+    jti: str
+    expires_at: int
+    """Epoch second until which the claim is kept."""
+    claimed: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Concurrent queries of one call claim once."""
 
 
 @dataclass(frozen=True)
@@ -16,19 +30,26 @@ class Client:
     """fhirServer base URLs this client may send us to (with its access token)."""
     any_fhir_server: bool = False
     """Development only: authentication is off, so no allowlist can be applied."""
+    pending: PendingJti | None = field(default=None, compare=False)
+    """Set when the caller asked ``authenticate(claim=False)``: the jti still has to be claimed
+    before anything is answered or fetched for the call."""
 
     def may_query(self, fhir_server: str) -> bool:
         return self.any_fhir_server or fhir_server.rstrip("/") in self.fhir_servers
 
 
 class Authenticator(Protocol):
-    async def authenticate(self, authorization: str | None, audiences: Sequence[str]) -> Client:
+    async def authenticate(self, authorization: str | None, audiences: Sequence[str], *,
+                           claim: bool = True) -> Client:
         """The verified client, or raise ``Unauthorized``; ``audiences`` are the URLs this
-        endpoint answers to, any of which the token's ``aud`` may name."""
+        endpoint answers to, any of which the token's ``aud`` may name. ``claim=False`` leaves
+        the jti's replay check to the caller (``Client.pending``), which makes it part
+        of its own write (a hook call's decision record)."""
 
 
 class DevelopmentNoAuth:
     """Authentication off: allowed only with CDS_ENVIRONMENT=development (checked at start-up)."""
 
-    async def authenticate(self, authorization: str | None, audiences: Sequence[str]) -> Client:
+    async def authenticate(self, authorization: str | None, audiences: Sequence[str], *,
+                           claim: bool = True) -> Client:
         return Client(iss="unauthenticated (development)", any_fhir_server=True)

@@ -22,7 +22,7 @@ from typing import Any
 import httpx2
 import jwt
 
-from cds_service.auth.client import Authenticator, Client, DevelopmentNoAuth
+from cds_service.auth.client import Authenticator, Client, DevelopmentNoAuth, PendingJti
 from cds_service.auth.jwks import (
     SUPPORTED_ALGORITHMS,
     KeySource,
@@ -54,7 +54,8 @@ class JwtAuthenticator:
         self._max_lifetime = max_lifetime_seconds
         self._clock = clock
 
-    async def authenticate(self, authorization: str | None, audiences: Sequence[str]) -> Client:
+    async def authenticate(self, authorization: str | None, audiences: Sequence[str], *,
+                           claim: bool = True) -> Client:
         token = _bearer_token(authorization)
         try:
             client, claims = await self._verify(token, audiences)
@@ -68,14 +69,14 @@ class JwtAuthenticator:
                                _category(exc)) from None
         # Outside the catch-all: a replay store that is down is our fault (500), not the caller's.
         expires_at = math.ceil(claims["exp"]) + self._leeway
-        if not await self._replay.first_use(client.iss, claims["jti"], expires_at):
-            raise Unauthorized(f"jti {_show(claims['jti'])} of iss {_show(client.iss)} replayed",
-                               "replay")
+        if claim and not await self._replay.first_use(client.iss, claims["jti"], expires_at):
+            raise replayed(client.iss, claims["jti"])
         tenant = claims.get("tenant")
         log.debug("client authenticated", extra={"iss": client.iss, "jti": claims["jti"],
                                                  "tenant": tenant})
         return Client(iss=client.iss, tenant=tenant, jti=claims["jti"],
-                      fhir_servers=client.fhir_servers)
+                      fhir_servers=client.fhir_servers,
+                      pending=None if claim else PendingJti(client.iss, claims["jti"], expires_at))
 
     async def _verify(self, token: str, audiences: Sequence[str],
                       ) -> tuple[TrustedClient, dict[str, Any]]:
@@ -196,6 +197,10 @@ def check_trust(settings: Settings) -> None:
         raise RuntimeError("no outbound HTTP while checking the settings")
 
     build_authenticator(settings, MemoryReplayStore(), no_http)
+
+
+def replayed(iss: str, jti: str) -> Unauthorized:
+    return Unauthorized(f"jti {_show(jti)} of iss {_show(iss)} replayed", "replay")
 
 
 def _bearer_token(authorization: str | None) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+from sqlalchemy import Connection
 
 from cds_service.errors import ServiceUnavailable
 from cds_service.store.clock import utcnow
@@ -74,9 +75,24 @@ class Records:
             return False
         return True
 
-    async def record_decision(self, record: DecisionRecord) -> None:
+    async def record_decision(self, record: DecisionRecord,
+                              claim: tuple[str, str, int] | None = None) -> bool:
+        """Commit the record; with ``claim`` (iss, jti, expires_at), claim the caller's jti in
+        the same transaction, one write per call: False, and nothing written, if the jti was
+        used before (a replay, decided by the database across workers and instances)."""
         what = "decision" if record.status == 200 else "refusal"
-        await self.writer.run(lambda conn: save_decision(conn, record), what=what)
+        if claim is None:
+            await self.writer.run(lambda conn: save_decision(conn, record), what=what)
+            return True
+        first_use = self.replay.claim_in(*claim)
+
+        def claim_and_save(conn: Connection) -> bool:
+            if not first_use(conn):
+                return False
+            save_decision(conn, record)
+            return True
+
+        return await self.writer.run(claim_and_save, what=what)
 
     async def save_feedback(self, records: list[FeedbackRecord]) -> FeedbackResult:
         now = self.clock()

@@ -28,7 +28,8 @@ class RecordingAuthenticator:
     refuse: bool = False
     calls: list[tuple[str | None, list[str]]] = field(default_factory=list)
 
-    async def authenticate(self, authorization: str | None, audiences: Sequence[str]) -> Client:
+    async def authenticate(self, authorization: str | None, audiences: Sequence[str], *,
+                           claim: bool = True) -> Client:
         self.calls.append((authorization, list(audiences)))
         if self.refuse:
             raise Unauthorized("refused by the test")
