@@ -75,7 +75,8 @@ def thread_cpu(pid: int) -> dict[int, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenario", choices=["one", "none50", "two-of-50"], default="one")
+    parser.add_argument("--scenario", choices=["one", "none1", "none50", "two-of-50"],
+                        default="one")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--conns", type=int, default=8)
     parser.add_argument("--env", action="append", default=[], metavar="CDS_X=V",
@@ -85,7 +86,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="also keep the raw folded stacks here")
     args = parser.parse_args()
     spy = shutil.which("py-spy") or str(bench.BIN / "py-spy")
-    body = {"one": lambda: bench.with_orders(1, 1), "none50": lambda: bench.with_orders(0, 50),
+    body = {"one": lambda: bench.with_orders(1, 1), "none1": lambda: bench.with_orders(0, 1),
+            "none50": lambda: bench.with_orders(0, 50),
             "two-of-50": lambda: bench.with_orders(2, 50)}[args.scenario]()
     with bench.Bench() as b:
         svc = b.service(1, extra_env=dict(e.split("=", 1) for e in args.env))

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, insert, select
+from sqlalchemy import Connection, RowMapping, Table, select
 
 from cds_service.store.clock import iso
 from cds_service.store.feedback import feedback_for_cards, feedback_json
+from cds_service.store.prepared import execute_many, execute_returning, insert_statement
 from cds_service.store.records import DecisionRecord, OrderRecord
 from cds_service.store.safe import storable
 from cds_service.store.tables import coverage_assertion, decision, decision_card, decision_order
@@ -16,8 +17,9 @@ from cds_service.store.tables import coverage_assertion, decision, decision_card
 
 def save_decision(conn: Connection, record: DecisionRecord) -> int:
     """Insert the record and its rows; the caller's transaction commits them together. What the
-    caller sent is stored made safe (``safe.py``): a record is never lost to its contents."""
-    decision_id: int = conn.execute(insert(decision).returning(decision.c.id), storable(decision, {
+    caller sent is stored made safe (``safe.py``): a record is never lost to its contents. The
+    statements are prepared once (``prepared.py``): this runs for every hook call."""
+    head = storable(decision, {
         "recorded_at": record.recorded_at,
         "hook_instance": record.hook_instance,
         "service_id": record.service_id,
@@ -32,10 +34,12 @@ def save_decision(conn: Connection, record: DecisionRecord) -> int:
         or None,
         "status": record.status,
         "problem": list(record.problem) if record.problem is not None else None,
-    })).scalar_one()
+    })
+    decision_id: int = execute_returning(
+        conn, insert_statement(conn, decision, tuple(head), returning="id"), head)
     matched = [o for o in record.orders if o.policy_id is not None]
     if matched:
-        conn.execute(insert(decision_order), [storable(decision_order, {
+        _insert_rows(conn, decision_order, [storable(decision_order, {
             "decision_id": decision_id,
             "position": o.position,
             "resource_type": o.resource_type,
@@ -54,7 +58,7 @@ def save_decision(conn: Connection, record: DecisionRecord) -> int:
             "ignored_elements": list(o.ignored_elements) or None,
         }) for o in matched])
     if record.cards:
-        conn.execute(insert(decision_card), [storable(decision_card, {
+        _insert_rows(conn, decision_card, [storable(decision_card, {
             "decision_id": decision_id,
             "position": c.position,
             "card_uuid": c.uuid,
@@ -68,7 +72,7 @@ def save_decision(conn: Connection, record: DecisionRecord) -> int:
             "suggestion_uuids": list(c.suggestion_uuids),
         }) for c in record.cards])
     if record.assertions:
-        conn.execute(insert(coverage_assertion), [storable(coverage_assertion, {
+        _insert_rows(conn, coverage_assertion, [storable(coverage_assertion, {
             "decision_id": decision_id,
             "position": a.position,
             "assertion_id": a.assertion_id,
@@ -79,6 +83,10 @@ def save_decision(conn: Connection, record: DecisionRecord) -> int:
             "policy_version": a.policy_version,
         }) for a in record.assertions])
     return decision_id
+
+
+def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    execute_many(conn, insert_statement(conn, table, tuple(rows[0])), rows)
 
 
 def decisions_with_assertion(conn: Connection, assertion_id: str) -> list[int]:

@@ -15,9 +15,10 @@ import time
 from collections.abc import Callable
 
 import anyio.to_thread
-from sqlalchemy import Connection, delete, text, update
+from sqlalchemy import Connection, delete, update
 
 from cds_service.store.db import Database
+from cds_service.store.prepared import execute, text_statement
 from cds_service.store.tables import jti_seen
 from cds_service.store.writer import BatchWriter
 
@@ -25,8 +26,8 @@ log = logging.getLogger("cds_service.store")
 
 # The same text on SQLite (3.24+) and PostgreSQL (9.5+): a duplicate key inserts nothing and
 # raises nothing, so the claim needs no SAVEPOINT of its own (two statements fewer per call).
-_INSERT_NEW = text("INSERT INTO jti_seen (digest, expires_at) VALUES (:digest, :expires_at) "
-                   "ON CONFLICT (digest) DO NOTHING")
+_INSERT_NEW = ("INSERT INTO jti_seen (digest, expires_at) VALUES (:digest, :expires_at) "
+               "ON CONFLICT (digest) DO NOTHING")
 
 PURGE_EVERY_SECONDS = 300.0
 
@@ -79,7 +80,8 @@ class DatabaseReplayStore:
             removed = conn.execute(delete(jti_seen).where(jti_seen.c.expires_at < now)).rowcount
             if removed:
                 log.debug("%d expired jti purged", removed)
-        if conn.execute(_INSERT_NEW, {"digest": key, "expires_at": expires_at}).rowcount == 1:
+        if execute(conn, text_statement(conn, _INSERT_NEW),
+                   {"digest": key, "expires_at": expires_at}) == 1:
             return True
         # Seen before. A row past its expiry is one the purge has not reached yet: the earlier
         # token can no longer be accepted, so this is a new token that reuses the id (the
