@@ -14,13 +14,19 @@ from typing import Any
 def pruned(value: Any) -> Any:
     """``value`` without nulls, empty arrays and empty objects, at any depth (removing one can
     empty its parent, which then goes too). Nulls inside a primitive array that has a ``_name``
-    twin stay: there they are FHIR's alignment placeholders."""
+    twin stay: there they are FHIR's alignment placeholders. Values that have nothing to drop
+    (the usual case: every order of every call passes here) are returned as they are, not
+    copied; nothing here or downstream changes them in place."""
+    return value if _clean(value) else _pruned(value)
+
+
+def _pruned(value: Any) -> Any:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
             twin = key[1:] if key.startswith("_") else f"_{key}"
             keep_nulls = isinstance(item, list) and isinstance(value.get(twin), list)
-            cleaned = _list(item, keep_nulls) if isinstance(item, list) else pruned(item)
+            cleaned = _list(item, keep_nulls) if isinstance(item, list) else _pruned(item)
             if not _empty(cleaned):
                 out[key] = cleaned
         return out
@@ -30,11 +36,41 @@ def pruned(value: Any) -> Any:
 
 
 def _list(items: list[Any], keep_nulls: bool) -> list[Any]:
-    cleaned = [pruned(item) for item in items]
+    cleaned = [_pruned(item) for item in items]
     if keep_nulls:
         kept = [None if _empty(item) else item for item in cleaned]
         return kept if any(item is not None for item in kept) else []
     return [item for item in cleaned if not _empty(item)]
+
+
+def _clean(value: Any) -> bool:
+    """Whether ``_pruned(value)`` would equal ``value`` (a read-only walk, no copies)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, list):
+                twin = key[1:] if key.startswith("_") else f"_{key}"
+                if not _clean_list(item, isinstance(value.get(twin), list)):
+                    return False
+            elif item is None or item == {} or (isinstance(item, dict) and not _clean(item)):
+                return False
+        return True
+    if isinstance(value, list):
+        return _clean_list(value, keep_nulls=False)
+    return True
+
+
+def _clean_list(items: list[Any], keep_nulls: bool) -> bool:
+    if not items:
+        return False  # an empty array is dropped by its parent
+    nulls = 0
+    for item in items:
+        if item is None:
+            if not keep_nulls:
+                return False
+            nulls += 1
+        elif item == [] or item == {} or not _clean(item):
+            return False
+    return nulls < len(items)
 
 
 def _empty(value: Any) -> bool:

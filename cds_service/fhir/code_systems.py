@@ -8,7 +8,7 @@ its author prefers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
@@ -41,8 +41,10 @@ class CodeSystem(BaseModel):
 class CodeSystems:
     rows: tuple[CodeSystem, ...]
 
-    @property
+    @cached_property
     def _by_spelling(self) -> dict[str, CodeSystem]:
+        # Kept on the instance: looking the table up in _index's cache hashes every row, and
+        # this runs for every coding of every order.
         return _index(self)
 
     def find(self, system: str) -> CodeSystem | None:

@@ -39,6 +39,16 @@ class Action(_Out):
     resource: dict[str, Any] | None = None
     resource_id: str | None = Field(default=None, alias="resourceId")
 
+    def to_json_dict(self) -> dict[str, Any]:
+        """What ``model_dump(by_alias=True, exclude_none=True)`` gives, without copying the
+        resource (a whole order, for every in-scope order of a call): it is serialised as is."""
+        out: dict[str, Any] = {"type": self.type, "description": self.description}
+        if self.resource is not None:
+            out["resource"] = self.resource
+        if self.resource_id is not None:
+            out["resourceId"] = self.resource_id
+        return out
+
 
 class Suggestion(_Out):
     label: str
@@ -66,4 +76,7 @@ class HookResponse(_Out):
     system_actions: list[Action] | None = Field(default=None, alias="systemActions")
 
     def to_json_dict(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True, exclude_none=True)
+        out = self.model_dump(by_alias=True, exclude_none=True, exclude={"system_actions"})
+        if self.system_actions is not None:
+            out["systemActions"] = [a.to_json_dict() for a in self.system_actions]
+        return out
