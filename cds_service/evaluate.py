@@ -137,9 +137,14 @@ class Evaluator:
         if not asserted:
             evaluation.fetched = data.fetched
             return evaluation
+        # The prefetched or queried Coverage is the same for every order without insurance of
+        # its own: worked out once per call, not once per order.
+        member: Coverage | None = None
         for order in asserted:
+            own = bool(elements(order.resource.get("insurance")))
             try:
-                coverage = await self.coverage(order, data)
+                coverage = member if member is not None and not own \
+                    else await self.coverage(order, data)
             except PreconditionFailed:
                 if matches:
                     raise
@@ -147,6 +152,8 @@ class Evaluator:
                 # it: the orders get no assertion (it needs a Coverage, CRD §1.6) rather than
                 # the clinician a 412 about orders the payer has nothing to say on.
                 break
+            if not own:
+                member = coverage
             coverage.check_id()
             finding = None
             if order.index in matches:

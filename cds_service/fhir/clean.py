@@ -44,33 +44,45 @@ def _list(items: list[Any], keep_nulls: bool) -> list[Any]:
 
 
 def _clean(value: Any) -> bool:
-    """Whether ``_pruned(value)`` would equal ``value`` (a read-only walk, no copies)."""
-    if isinstance(value, dict):
+    """Whether ``_pruned(value)`` would equal ``value``: a read-only walk, no copies. Exact
+    types (parsed JSON has no others); anything else takes the copying walk."""
+    kind = type(value)
+    if kind is dict:
         for key, item in value.items():
-            if isinstance(item, list):
-                twin = key[1:] if key.startswith("_") else f"_{key}"
-                if not _clean_list(item, isinstance(value.get(twin), list)):
+            kind = type(item)
+            if kind is dict:
+                if not item or not _clean(item):
                     return False
-            elif item is None or item == {} or (isinstance(item, dict) and not _clean(item)):
+            elif kind is list:
+                if not item or not _clean_items(item, value, key):
+                    return False
+            elif item is None or isinstance(item, dict | list):
                 return False
         return True
-    if isinstance(value, list):
-        return _clean_list(value, keep_nulls=False)
-    return True
+    if kind is list:
+        return bool(value) and _clean_items(value, None, "")
+    return not isinstance(value, dict | list)
 
 
-def _clean_list(items: list[Any], keep_nulls: bool) -> bool:
-    if not items:
-        return False  # an empty array is dropped by its parent
+def _clean_items(items: list[Any], parent: dict[str, Any] | None, key: str) -> bool:
     nulls = 0
     for item in items:
+        kind = type(item)
         if item is None:
-            if not keep_nulls:
-                return False
             nulls += 1
-        elif item == [] or item == {} or not _clean(item):
+        elif kind is dict:
+            if not item or not _clean(item):
+                return False
+        elif kind is list:
+            if not item or not _clean_items(item, None, ""):
+                return False
+        elif isinstance(item, dict | list):
             return False
-    return nulls < len(items)
+    if not nulls:
+        return True
+    # Nulls stay only as placeholders aligned with a ``_name`` twin array, and not all of them.
+    twin = key[1:] if key.startswith("_") else f"_{key}"
+    return parent is not None and isinstance(parent.get(twin), list) and nulls < len(items)
 
 
 def _empty(value: Any) -> bool:
