@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
@@ -62,8 +63,10 @@ def count_answer(service: ServiceDefinition, evaluation: Evaluation) -> None:
     for finding, _ in evaluation.cards:
         det = finding.determination
         metrics.CARDS.labels(finding.policy.id, det.phrase if det else "plan unknown").inc()
-    for assertion, _, _ in evaluation.actions:
-        metrics.ACTIONS.labels(assertion.policy_id or "", assertion.covered).inc()
+    # One increment per label pair, not per action: a call may carry one per order.
+    actions = Counter((a.policy_id or "", a.covered) for a, _, _ in evaluation.actions)
+    for (policy_id, covered), count in actions.items():
+        metrics.ACTIONS.labels(policy_id, covered).inc(count)
 
 
 def parse_request(body: dict[str, object]) -> HookRequest:
