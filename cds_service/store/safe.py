@@ -28,7 +28,8 @@ _UNSAFE = re.compile("[\x00\ud800-\udfff]")
 
 
 def safe_text(value: str, limit: int | None = None) -> str:
-    if _UNSAFE.search(value):
+    # ASCII text (nearly every value) can hold only the NUL of the two: skip the regex.
+    if (("\x00" in value) if value.isascii() else _UNSAFE.search(value) is not None):
         value = _UNSAFE.sub(REPLACEMENT, value)
     if limit is not None and len(value) > limit:
         value = value[:limit - 1] + TRUNCATED
@@ -36,6 +37,17 @@ def safe_text(value: str, limit: int | None = None) -> str:
 
 
 def safe_json(value: Any) -> Any:
+    # Exact JSON types first (every hook call's record passes here, some values per order);
+    # the abstract checks below are several times slower.
+    kind = type(value)
+    if kind is dict:
+        return {safe_text(str(k)): safe_json(v) for k, v in value.items()}
+    if kind is list:
+        return [safe_json(v) for v in value]
+    if kind is str:
+        return safe_text(value)
+    if value is None or kind is int or kind is bool or kind is float:
+        return value
     if isinstance(value, str):
         return safe_text(value)
     if isinstance(value, Mapping):
