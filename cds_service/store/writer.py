@@ -4,8 +4,8 @@ jobs that queued while the previous transaction committed.
 With one transaction per hook call, concurrent calls queue for SQLite's single writer (or for
 pool connections on PostgreSQL) and each pays its own commit and disk flush. Here N calls that
 arrive together share one transaction and one flush. A job that fails undoes the batch, which is
-then retried job by job, so it fails alone (a replayed jti is not a failure: its unique-key
-violation is caught in a SAVEPOINT of its own). A job's caller is answered only after the
+then retried job by job, so it fails alone (a replayed jti is not a failure: its insert does
+nothing ``ON CONFLICT``, and the job answers False). A job's caller is answered only after the
 commit that contains it: durability is unchanged.
 
 Every wait is bounded (``timeout``, CDS_DATABASE_COMMIT_TIMEOUT_SECONDS): a caller whose job has
