@@ -315,10 +315,10 @@ class Bench:
     def service(self, workers: int, environment: str = "production",
                 extra_env: dict[str, str] | None = None) -> Server:
         port = free_port()
-        env = (extra_env or {}) | {"CDS_ENVIRONMENT": environment, "CDS_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        env = {"CDS_ENVIRONMENT": environment, "CDS_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
                "CDS_TRUSTED_CLIENTS": str(self.trust_files[environment]),
                "CDS_DATABASE_URL": f"sqlite:///{self.work}/records-{port}.db",
-               "CDS_LOG_LEVEL": "WARNING"}
+               "CDS_LOG_LEVEL": "INFO"} | (extra_env or {})  # production's: a line per call
         return Server([str(BIN / "cds-service"), "serve", "--host", "127.0.0.1", "--port",
                        str(port), "--workers", str(workers)], env, port, "/readyz")
 
