@@ -31,6 +31,10 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1_000_000, gt=0)
     max_json_depth: int = Field(default=64, gt=0)
+    max_contained_resources: int = Field(default=1000, ge=0)
+    """Contained resources in one hook request, all resources together (400 beyond)."""
+    max_references: int = Field(default=10_000, ge=0)
+    """``reference`` elements in one hook request (400 beyond)."""
 
     # Trust (CDS Hooks 2.0 §Trusting CDS Clients)
     auth_enabled: bool = True
