@@ -4,6 +4,7 @@
     ├── BadRequest               400  bad JSON, missing/invalid fields, wrong hook, wrong payer
     ├── Unauthorized             401  any authentication failure (body stays generic)
     ├── NotFound                 404  unknown service or resource
+    ├── RequestTimeout           408  the request body did not arrive in time
     ├── PreconditionFailed       412  required data neither prefetched nor obtainable
     └── PayloadTooLarge          413  body over the configured limit
     ConfigurationError           bad policy, payer or trust file: stops start-up, never reaches HTTP
@@ -93,6 +94,11 @@ class Unauthorized(ServiceError):
 class NotFound(ServiceError):
     status = 404
     issue_code = "not-found"
+
+
+class RequestTimeout(ServiceError):
+    status = 408
+    issue_code = "timeout"
 
 
 class PreconditionFailed(ServiceError):

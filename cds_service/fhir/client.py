@@ -250,11 +250,11 @@ def fetcher_for(settings: Settings, http: Callable[[], httpx2.AsyncClient],
         return None
     context = {"hookInstance": request.hook_instance, "iss": client.iss}
     if not client.may_query(server):
-        log.warning("fhirServer is not allowlisted for this client; not queried",
-                    extra={**context, "url": server})
+        # Never the URL itself: the caller chose it, and it can name the patient.
+        log.warning("fhirServer is not allowlisted for this client; not queried", extra=context)
         return None
     if urlsplit(server).scheme != "https" and not settings.is_development:
-        log.warning("fhirServer is not https; not queried", extra={**context, "url": server})
+        log.warning("fhirServer is not https; not queried", extra=context)
         return None
     if authorization.token_type.lower() != "bearer":
         log.warning("fhirAuthorization.token_type is not Bearer; not queried", extra=context)
