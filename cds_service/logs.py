@@ -58,8 +58,8 @@ def traceback_without_values(exc_info: ExcInfo) -> str:
         parts.append(f"Traceback (most recent call last; messages left out):{frames}\n"
                      f"{type(exc).__module__}.{type(exc).__qualname__}")
         exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
-    return "\n\nwhich was raised while handling:\n".join(reversed(parts)) if len(parts) > 1 \
-        else parts[0] if parts else ""
+    # Oldest first, as Python prints a chain.
+    return "\n\nThe above led to:\n".join(reversed(parts))
 
 
 def _where(filename: str) -> str:
