@@ -57,7 +57,7 @@ class RequestGuard:
                      extra={"endpoint": endpoint_of(scope["path"])[0]})
             response = outcome_response(431, [Issue(
                 "too-costly", f"request header fields too large (at most {self.max_headers} "
-                              f"fields, {self.max_header_bytes} bytes)")])
+                              f"fields, {self.max_header_bytes} bytes)")], {"Connection": "close"})
             await response(scope, exchange.receive, exchange.send)
             return
         if self.in_progress >= self.max_requests and scope["path"] not in NOT_CAPPED:

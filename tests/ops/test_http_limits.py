@@ -65,6 +65,7 @@ def rss_bytes(pid: int) -> int:
 
 
 def test_an_endless_header_line_gets_431_and_costs_the_server_no_memory(tmp_path: Path) -> None:
+    """So do too many header fields."""
     ehr = EHR()
     # A long head timeout: only the size limit can end these connections in time.
     env = production(tmp_path, ehr, CDS_HTTP_HEADER_TIMEOUT_SECONDS="120")
@@ -74,6 +75,10 @@ def test_an_endless_header_line_gets_431_and_costs_the_server_no_memory(tmp_path
             answer = until_closed(sock)
         assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
         assert outcome(answer)["issue"][0]["code"] == "too-costly"
+        with connect(served) as sock:  # small, but more header fields than allowed
+            sock.sendall(head_of("GET", "/healthz", **{f"X-{i}": "a" for i in range(150)}))
+            answer = until_closed(sock)
+        assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
 
         before = rss_bytes(served.proc.pid)
 
