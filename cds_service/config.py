@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     http_idle_timeout_seconds: int = Field(default=15, gt=0)
     """A connection that carries no request for this long is closed (keep-alive idle)."""
     http_max_connections: int = Field(default=512, gt=0)
-    """Open connections per worker; one more is answered 503 and closed at once."""
+    """Open connections per worker; one more closes the longest idle one, else gets 503."""
     http_max_requests: int = Field(default=32, gt=0)
     """Requests in progress per worker; one more is answered 503 at once, never queued."""
 

@@ -10,8 +10,11 @@ h11 (README "HTTP limits" has the measurements) and this class adds:
 - a deadline for a request head, counted from its first byte and not extended by more bytes
   (a client sending one byte every few seconds is closed all the same): 408, then closed;
 - 431 rather than 400 for a head over the size limit (h11's own hint);
-- a cap on open connections: one more is answered 503 and closed at once, so idle sockets can
-  never exhaust the process's file descriptors.
+- a cap on open connections, so idle sockets can never exhaust the process's file descriptors:
+  one more first closes the connection idle the longest (no request in progress: never used, or
+  between requests), as nginx frees keep-alive connections when it runs out; with none idle it is
+  answered 503 and closed at once. So sockets held open by a client that sends nothing cost
+  later callers nothing but their slot's turnover.
 
 uvicorn creates one instance per connection from the class, in each worker process, so the
 limits are read from the environment's settings once per process (``LIMITS``) unless a test
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -69,6 +73,9 @@ def raw_response(status: int, reason: str, diagnostics: str, code: str,
         + b"\r\n" + body
 
 
+_OPENED = itertools.count()
+
+
 class _Connection(h11.Connection):
     """Keeps the status h11 suggests for the last protocol error (431 for a head too large)."""
 
@@ -92,6 +99,8 @@ class LimitedH11Protocol(H11Protocol):
                                   or DEFAULT_MAX_INCOMPLETE_EVENT_SIZE)
         self.conn = self.parser
         self.head_timer: asyncio.TimerHandle | None = None
+        self.opened = 0
+        """Order of opening (a counter: many connections open within one clock tick)."""
 
     @classmethod
     def bound_to(cls, settings: Settings) -> type[LimitedH11Protocol]:
@@ -100,7 +109,8 @@ class LimitedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        if len(self.connections) > self.bound.max_connections:
+        self.opened = next(_OPENED)
+        if len(self.connections) > self.bound.max_connections and not self._close_longest_idle():
             log.warning("connection refused: open connections at the limit",
                         extra={"limit": self.bound.max_connections})
             transport.write(raw_response(503, "Service Unavailable",
@@ -110,6 +120,21 @@ class LimitedH11Protocol(H11Protocol):
             return
         self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive,
                                                             self.timeout_keep_alive_handler)
+
+    def idle(self) -> bool:
+        """No request in progress on this connection, and not already closing."""
+        return (self.conn.their_state is h11.IDLE and self.conn.our_state is h11.IDLE
+                and not self.transport.is_closing())
+
+    def _close_longest_idle(self) -> bool:
+        idle = [c for c in self.connections
+                if c is not self and isinstance(c, LimitedH11Protocol) and c.idle()]
+        if not idle:
+            return False
+        oldest = min(idle, key=lambda c: c.opened)
+        oldest.conn.send(h11.ConnectionClosed())
+        oldest.transport.close()
+        return True
 
     def data_received(self, data: bytes) -> None:
         if self.head_timer is None and self.conn.their_state is h11.IDLE:

@@ -147,22 +147,44 @@ def test_a_head_or_body_sent_too_slowly_gets_408_and_the_connection_closed(
         assert call(served, ehr.token()).status_code == 200
 
 
-def test_one_connection_over_the_cap_gets_503_and_is_closed(tmp_path: Path) -> None:
+def test_a_connection_over_the_cap_replaces_the_longest_idle_one_or_gets_503(
+        tmp_path: Path) -> None:
     ehr = EHR()
     env = production(tmp_path, ehr, CDS_HTTP_MAX_CONNECTIONS="4",
-                     CDS_HTTP_IDLE_TIMEOUT_SECONDS="60")
+                     CDS_HTTP_IDLE_TIMEOUT_SECONDS="60", CDS_HTTP_BODY_TIMEOUT_SECONDS="60")
     with serving(env, tmp_path) as served:
-        idle = [connect(served) for _ in range(4)]
+        idle = [connect(served) for _ in range(4)]  # open, never used
         try:
-            with connect(served) as fifth:
-                answer = until_closed(fifth)
+            # The fifth is served: the connection idle the longest makes room for it.
+            assert call(served, ehr.token()).status_code == 200
+            assert until_closed(idle[0]) == b""
         finally:
             for sock in idle:
                 sock.close()
-        assert answer.startswith(b"HTTP/1.1 503 "), answer[:200]
-        assert b"retry-after: 1" in answer.lower()
-        assert outcome(answer)["issue"][0]["code"] == "transient"
+
+        busy = [half_sent_call(served, ehr) for _ in range(4)]  # requests in progress
+        try:
+            with connect(served) as fifth:
+                answer = until_closed(fifth)
+            assert answer.startswith(b"HTTP/1.1 503 "), answer[:200]
+            assert b"retry-after: 1" in answer.lower()
+            assert outcome(answer)["issue"][0]["code"] == "transient"
+        finally:
+            for sock, _ in busy:
+                sock.close()
         assert eventually(lambda: call(served, ehr.token()).status_code == 200)
+
+
+def half_sent_call(served: Served, ehr: EHR) -> tuple[socket.socket, bytes]:
+    """A hook call in progress: its head sent, and the first 100 bytes of its body once the
+    service has asked for the body (``100 Continue``), so the service is known to be reading."""
+    body = json.dumps(sign_request()).encode()
+    sock = connect(served)
+    sock.sendall(head_of("POST", SIGN, Content_Type="application/json", Expect="100-continue",
+                         Content_Length=str(len(body)), Authorization=f"Bearer {ehr.token()}"))
+    assert sock.recv(65536).startswith(b"HTTP/1.1 100 ")
+    sock.sendall(body[:100])
+    return sock, body
 
 
 def test_one_request_over_the_cap_gets_503_at_once_and_health_checks_still_answer(
@@ -170,23 +192,14 @@ def test_one_request_over_the_cap_gets_503_at_once_and_health_checks_still_answe
     ehr = EHR()
     env = production(tmp_path, ehr, CDS_HTTP_MAX_REQUESTS="2")
     with serving(env, tmp_path) as served:
-        held = []
-        bodies = []
-        for _ in range(2):  # two calls in progress: their bodies are only half sent
-            body = json.dumps(sign_request()).encode()
-            sock = connect(served)
-            sock.sendall(head_of("POST", SIGN, Content_Type="application/json",
-                                 Content_Length=str(len(body)),
-                                 Authorization=f"Bearer {ehr.token()}"))
-            sock.sendall(body[:100])
-            held.append(sock)
-            bodies.append(body)
+        calls = [half_sent_call(served, ehr) for _ in range(2)]  # two calls in progress
+        held = [sock for sock, _ in calls]
+        bodies = [body for _, body in calls]
         try:
-            refused: list[httpx2.Response] = []
-            assert eventually(lambda: refused.append(call(served, ehr.token()))
-                              or refused[-1].status_code == 503)
-            assert refused[-1].headers["retry-after"] == "1"
-            assert refused[-1].json()["issue"][0]["code"] == "transient"
+            refused = call(served, ehr.token())
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["retry-after"] == "1"
+            assert refused.json()["issue"][0]["code"] == "transient"
             assert httpx2.get(served.base + "/healthz", timeout=WAIT).status_code == 200
             for sock, body in zip(held, bodies, strict=True):
                 sock.sendall(body[100:])
