@@ -29,7 +29,7 @@ hook_instance: contextvars.ContextVar[str | None] = contextvars.ContextVar("hook
 ALLOWED_FIELDS = frozenset({
     "hookInstance", "service", "hook", "iss", "tenant", "jti", "kid", "status", "endpoint",
     "method", "reason", "problem", "cards", "systemActions", "fetched", "duration_ms", "policy",
-    "url", "attempt", "database", "workers", "environment", "limit",
+    "url", "attempt", "database", "workers", "environment", "limit", "count",
 })
 """``url`` is for URLs of our configuration (a trusted client's JWK Set), never a caller's."""
 

@@ -74,6 +74,8 @@ def raw_response(status: int, reason: str, diagnostics: str, code: str,
 
 
 _OPENED = itertools.count()
+_refused: list[float] = [0, float("-inf")]
+"""Connections refused since the last warning, and when that was (per process)."""
 
 
 class _Connection(h11.Connection):
@@ -111,8 +113,7 @@ class LimitedH11Protocol(H11Protocol):
         super().connection_made(transport)
         self.opened = next(_OPENED)
         if len(self.connections) > self.bound.max_connections and not self._close_longest_idle():
-            log.warning("connection refused: open connections at the limit",
-                        extra={"limit": self.bound.max_connections})
+            self._note_refusal()
             transport.write(raw_response(503, "Service Unavailable",
                                          "too many open connections; retry shortly", "transient",
                                          b"retry-after: 1\r\n"))
@@ -120,6 +121,15 @@ class LimitedH11Protocol(H11Protocol):
             return
         self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive,
                                                             self.timeout_keep_alive_handler)
+
+    def _note_refusal(self) -> None:
+        """One warning a second at most, with the count: a flood of connections must not become
+        a flood of log lines."""
+        _refused[0] += 1
+        if self.loop.time() - _refused[1] >= 1.0:
+            log.warning("connections refused: open connections at the limit",
+                        extra={"limit": self.bound.max_connections, "count": _refused[0]})
+            _refused[:] = [0, self.loop.time()]
 
     def idle(self) -> bool:
         """No request in progress on this connection, and not already closing."""
