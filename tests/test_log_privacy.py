@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
 
@@ -78,3 +79,21 @@ def test_a_fhir_server_the_client_may_not_query_is_not_logged(tmp_path: Path) ->
     with serve(settings_for(tmp_path, trust)) as service:
         response = service.post("/cds-services/crd-order-sign", json=body, headers=ehr.auth())
     assert response.status_code == 412  # not queried: the server is not allowlisted
+
+
+def test_references_the_ehr_is_asked_for_are_logged_by_fhir_type_only(tmp_path: Path) -> None:
+    ehr = EHR()
+    trust = write_trust(tmp_path / "trust.json", ehr.entry())
+    body = with_fhir_access(auth_example())
+    body["context"]["draftOrders"]["entry"][0]["resource"]["reasonReference"] = [
+        {"reference": f"{NAME}/{MRN}"}, {"reference": f"Condition/{MRN}"}]
+    asked: list[str] = []
+
+    def fhir_server(request: httpx2.Request) -> httpx2.Response:
+        asked.append(request.url.path)
+        return httpx2.Response(404, json={"resourceType": "OperationOutcome", "issue": []})
+
+    with serve(settings_for(tmp_path, trust), fhir_server) as service:
+        response = service.post("/cds-services/crd-order-sign", json=body, headers=ehr.auth())
+    assert response.status_code == 200, response.text
+    assert asked == [f"/fhir/{NAME}/{MRN}", f"/fhir/Condition/{MRN}"]

@@ -34,6 +34,16 @@ def known_names() -> frozenset[str]:
     return frozenset(names)
 
 
+@functools.lru_cache(maxsize=1024)  # bounded: the names come from callers
+def loggable_type(name: str) -> str:
+    """``name`` when it is a FHIR R4 type, else ``other`` (a reference's type is the caller's)."""
+    try:
+        get_fhir_model_class(name)
+    except (KeyError, ValueError):
+        return "other"
+    return name
+
+
 def loggable_path(expression: str) -> str:
     """``expression`` up to its first segment that is neither a known name nor an index; ``…``
     marks where it was cut."""
