@@ -31,6 +31,10 @@ ACTIONS = Counter("cds_coverage_information_total", "Coverage-information action
 FHIR_FETCH = Histogram("cds_fhir_fetch_duration_seconds", "Queries to the EHR's FHIR server",
                        ["outcome"], buckets=LATENCY_BUCKETS)
 JWT_REJECTED = Counter("cds_jwt_rejections_total", "Rejected client tokens", ["reason"])
+HTTP_LIMITS = Counter("cds_http_limit_hits_total",
+                      "Requests and connections stopped by an HTTP limit", ["limit"])
+"""``limit``: header-size, header-count, header-timeout, body-timeout, connections (refused),
+idle-closed (closed to make room for a new connection), requests."""
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],

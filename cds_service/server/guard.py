@@ -24,7 +24,7 @@ from typing import Any
 from cds_service.api.errors import internal_error, outcome_response
 from cds_service.config import Settings
 from cds_service.errors import Issue, RequestTimeout
-from cds_service.metrics import endpoint_of
+from cds_service.metrics import HTTP_LIMITS, endpoint_of
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -53,6 +53,8 @@ class RequestGuard:
             return
         exchange = _Exchange(scope, receive, send, self.body_timeout)
         if len(scope["headers"]) > self.max_headers or head_bytes(scope) > self.max_header_bytes:
+            HTTP_LIMITS.labels("header-count" if len(scope["headers"]) > self.max_headers
+                               else "header-size").inc()
             log.info("request refused: header fields too large or too many",
                      extra={"endpoint": endpoint_of(scope["path"])[0]})
             response = outcome_response(431, [Issue(
@@ -61,6 +63,7 @@ class RequestGuard:
             await response(scope, exchange.receive, exchange.send)
             return
         if self.in_progress >= self.max_requests and scope["path"] not in NOT_CAPPED:
+            HTTP_LIMITS.labels("requests").inc()
             log.warning("request refused: requests in progress at the limit",
                         extra={"endpoint": endpoint_of(scope["path"])[0],
                                "limit": self.max_requests})
@@ -104,6 +107,7 @@ class _Exchange:
             async with asyncio.timeout_at(self.deadline):
                 message = await self._receive()
         except TimeoutError:
+            HTTP_LIMITS.labels("body-timeout").inc()
             raise RequestTimeout("request body not received in time") from None
         if message["type"] != "http.request" or not message.get("more_body", False):
             self.body_done = True

@@ -37,6 +37,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from cds_service.config import Settings
 from cds_service.errors import Issue, operation_outcome
+from cds_service.metrics import HTTP_LIMITS
 
 log = logging.getLogger("cds_service.server")
 
@@ -125,6 +126,7 @@ class LimitedH11Protocol(H11Protocol):
     def _note_refusal(self) -> None:
         """One warning a second at most, with the count: a flood of connections must not become
         a flood of log lines."""
+        HTTP_LIMITS.labels("connections").inc()
         _refused[0] += 1
         if self.loop.time() - _refused[1] >= 1.0:
             log.warning("connections refused: open connections at the limit",
@@ -142,6 +144,7 @@ class LimitedH11Protocol(H11Protocol):
         if not idle:
             return False
         oldest = min(idle, key=lambda c: c.opened)
+        HTTP_LIMITS.labels("idle-closed").inc()
         oldest.conn.send(h11.ConnectionClosed())
         oldest.transport.close()
         return True
@@ -159,6 +162,8 @@ class LimitedH11Protocol(H11Protocol):
 
     def send_400_response(self, msg: str) -> None:
         status = self.parser.refused_status if self.parser.refused_status == 431 else 400
+        if status == 431:
+            HTTP_LIMITS.labels("header-size").inc()
         issue = (Issue("too-costly", "request header fields too large") if status == 431
                  else Issue("structure", "invalid HTTP request"))
         body = orjson.dumps(operation_outcome([issue]))
@@ -175,6 +180,7 @@ class LimitedH11Protocol(H11Protocol):
         if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
             return
         log.info("connection closed: request head not complete in time")
+        HTTP_LIMITS.labels("header-timeout").inc()
         self.transport.write(raw_response(408, "Request Timeout",
                                           "request headers not received in time", "timeout"))
         self.transport.close()

@@ -17,7 +17,15 @@ import httpx2
 import pytest
 
 from tests.auth.ehr import EHR
-from tests.ops.processes import SIGN, Served, call, production, serving, sign_request
+from tests.ops.processes import (
+    SIGN,
+    Served,
+    call,
+    metric,
+    production,
+    serving,
+    sign_request,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -145,6 +153,9 @@ def test_a_head_or_body_sent_too_slowly_gets_408_and_the_connection_closed(
         assert outcome(answer)["issue"][0]["code"] == "timeout"
 
         assert call(served, ehr.token()).status_code == 200
+        counted = httpx2.get(f"{served.base}/metrics", timeout=WAIT).text
+        for limit in ("header-timeout", "body-timeout"):
+            assert metric(counted, "cds_http_limit_hits_total", limit=limit) == 1, limit
 
 
 def test_a_connection_over_the_cap_replaces_the_longest_idle_one_or_gets_503(
@@ -201,6 +212,8 @@ def test_one_request_over_the_cap_gets_503_at_once_and_health_checks_still_answe
             assert refused.headers["retry-after"] == "1"
             assert refused.json()["issue"][0]["code"] == "transient"
             assert httpx2.get(served.base + "/healthz", timeout=WAIT).status_code == 200
+            counted = httpx2.get(f"{served.base}/metrics", timeout=WAIT)
+            assert counted.status_code == 503  # not exempt: only /healthz is
             for sock, body in zip(held, bodies, strict=True):
                 sock.sendall(body[100:])
             for sock in held:
@@ -210,6 +223,8 @@ def test_one_request_over_the_cap_gets_503_at_once_and_health_checks_still_answe
             for sock in held:
                 sock.close()
         assert call(served, ehr.token()).status_code == 200
+        counted = httpx2.get(f"{served.base}/metrics", timeout=WAIT).text
+        assert metric(counted, "cds_http_limit_hits_total", limit="requests") == 2
 
 
 def eventually(check: Any, tries: int = 50) -> bool:
