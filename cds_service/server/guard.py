@@ -25,6 +25,7 @@ from cds_service.api.errors import internal_error, outcome_response
 from cds_service.config import Settings
 from cds_service.errors import Issue, RequestTimeout
 from cds_service.metrics import HTTP_LIMITS, endpoint_of
+from cds_service.server.protocol import Throttled
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -46,6 +47,7 @@ class RequestGuard:
         self.body_timeout = settings.http_body_timeout_seconds
         self.max_requests = settings.http_max_requests
         self.in_progress = 0
+        self.busy = Throttled("requests refused: requests in progress at the limit")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,9 +66,7 @@ class RequestGuard:
             return
         if self.in_progress >= self.max_requests and scope["path"] not in NOT_CAPPED:
             HTTP_LIMITS.labels("requests").inc()
-            log.warning("request refused: requests in progress at the limit",
-                        extra={"endpoint": endpoint_of(scope["path"])[0],
-                               "limit": self.max_requests})
+            self.busy.hit(asyncio.get_running_loop().time(), limit=self.max_requests)
             response = outcome_response(503, [Issue("transient", "busy; retry shortly")],
                                         {"Retry-After": "1"})
             await response(scope, exchange.receive, exchange.send)

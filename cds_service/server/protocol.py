@@ -75,8 +75,25 @@ def raw_response(status: int, reason: str, diagnostics: str, code: str,
 
 
 _OPENED = itertools.count()
-_refused: list[float] = [0, float("-inf")]
-"""Connections refused since the last warning, and when that was (per process)."""
+
+
+class Throttled:
+    """A warning logged at most once a second, with how often it happened since: a flood of
+    refused connections or requests must not become a flood of log lines."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        self.count = 0
+        self.last = float("-inf")
+
+    def hit(self, now: float, **extra: object) -> None:
+        self.count += 1
+        if now - self.last >= 1.0:
+            log.warning(self.message, extra={**extra, "count": self.count})
+            self.count, self.last = 0, now
+
+
+_REFUSED = Throttled("connections refused: open connections at the limit")
 
 
 class _Connection(h11.Connection):
@@ -124,14 +141,8 @@ class LimitedH11Protocol(H11Protocol):
                                                             self.timeout_keep_alive_handler)
 
     def _note_refusal(self) -> None:
-        """One warning a second at most, with the count: a flood of connections must not become
-        a flood of log lines."""
         HTTP_LIMITS.labels("connections").inc()
-        _refused[0] += 1
-        if self.loop.time() - _refused[1] >= 1.0:
-            log.warning("connections refused: open connections at the limit",
-                        extra={"limit": self.bound.max_connections, "count": _refused[0]})
-            _refused[:] = [0, self.loop.time()]
+        _REFUSED.hit(self.loop.time(), limit=self.bound.max_connections)
 
     def idle(self) -> bool:
         """No request in progress on this connection, and not already closing."""
