@@ -122,6 +122,7 @@ def test_idle_connections_are_closed(tmp_path: Path) -> None:
 
 def test_a_head_or_body_sent_too_slowly_gets_408_and_the_connection_closed(
         tmp_path: Path) -> None:
+    """And an answer given before the body was read closes the connection too."""
     ehr = EHR()
     env = production(tmp_path, ehr, CDS_HTTP_HEADER_TIMEOUT_SECONDS="1",
                      CDS_HTTP_BODY_TIMEOUT_SECONDS="1", CDS_HTTP_IDLE_TIMEOUT_SECONDS="60")
@@ -151,6 +152,14 @@ def test_a_head_or_body_sent_too_slowly_gets_408_and_the_connection_closed(
             answer = until_closed(half_body)
         assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
         assert outcome(answer)["issue"][0]["code"] == "timeout"
+
+        # Answered before its body was read (no token): closed, so the body cannot trickle on.
+        with connect(served) as unread:
+            unread.sendall(head_of("POST", SIGN, Content_Type="application/json",
+                                   Content_Length="100000") + b"{")
+            answer = until_closed(unread)
+        assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]
+        assert outcome(answer)["issue"][0]["code"] == "login"
 
         assert call(served, ehr.token()).status_code == 200
         counted = httpx2.get(f"{served.base}/metrics", timeout=WAIT).text
