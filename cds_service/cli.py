@@ -130,6 +130,7 @@ def _run_server(args: argparse.Namespace) -> int:
     from cds_service.api.cors import allowed_origins
     from cds_service.auth.verify import check_trust
     from cds_service.knowledge import load_knowledge
+    from cds_service.server.protocol import uvicorn_options
 
     settings = Settings()
     logs.configure(settings.log_level, settings.log_json)
@@ -144,7 +145,7 @@ def _run_server(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run("cds_service.main:app", host=args.host, port=args.port, workers=args.workers,
                 log_config=None, proxy_headers=True, server_header=False,
-                timeout_graceful_shutdown=20, **tls_options)
+                timeout_graceful_shutdown=20, **tls_options, **uvicorn_options(settings))
     return 0
 
 
