@@ -32,8 +32,9 @@ class Environment(StrEnum):
 class Settings(BaseSettings):
     # enable_decoding=False: list settings are parsed by _decode (comma-separated or JSON), not
     # by pydantic-settings, whose JSON-only decoding fails with a traceback naming no variable.
+    # allow_inf_nan=False: "inf" would switch a timeout off (a slow-header attack never ends).
     model_config = SettingsConfigDict(env_prefix="CDS_", extra="ignore", frozen=True,
-                                      enable_decoding=False)
+                                      enable_decoding=False, allow_inf_nan=False)
 
     environment: Environment = Environment.PRODUCTION
     public_base_url: str = "http://localhost:8080"
@@ -97,7 +98,7 @@ class Settings(BaseSettings):
     # Records
     database_url: str = "sqlite:///var/cds-service.db"
     record_decisions: bool = True
-    retention_days: int = Field(default=2555, gt=0)
+    retention_days: int = Field(default=2555, gt=0, le=36500)
     # Bounds on the records database, so an outage answers 503 quickly instead of hanging calls
     # (README "Operations"): opening a connection or waiting for one from the pool; one
     # statement on the server (PostgreSQL statement_timeout, SQLite's busy wait); how long a call

@@ -120,6 +120,7 @@ class Evaluator:
                            entries=bundle_entries(service, request.context),
                            prefetch=request.prefetch, templates=service.prefetch,
                            fetcher=fetcher)
+        data.server = request.fhir_server
         orders = await orders_in_scope(service, request.context, data)
         matches: dict[int, tuple[Policy, ProcedureCode]] = {}
         for i, order in enumerate(orders):

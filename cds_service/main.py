@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # no CDN) need no token, like the policy pages.
     app = FastAPIOffline(title="Payer CDS Hooks service", version=__version__, lifespan=lifespan,
                          docs_url="/docs", redoc_url=None, openapi_url="/openapi.json",
-                         static_url="/docs/static")
+                         static_url="/docs/static", redirect_slashes=False)
     app.state.runtime = runtime
     errors.install(app)
     for module in (discovery, hooks, feedback, policies, records, health, metrics):

@@ -479,7 +479,8 @@ def test_a_coverage_without_an_id_is_a_400_not_silence(ehr: Ehr) -> None:
 
 
 @pytest.mark.parametrize("reference", [
-    "Patient/pat-cryo-1", "Coverage/cov-commercial", "#local", "ServiceRequest?_id=sr-47381", ""])
+    "Patient/pat-cryo-1", "Coverage/cov-commercial", "#local", "ServiceRequest?_id=sr-47381", "",
+    "ServiceRequest/sr-47381\n"])
 def test_a_dispatched_order_that_is_not_a_request_reference_is_a_400(
         ehr: Ehr, reference: str) -> None:
     body = example(DISPATCH)
@@ -496,3 +497,55 @@ def test_dispatch_reads_versioned_references_and_needs_no_performer(ehr: Ehr) ->
     response = ehr.call(body)
     assert response.status_code == 200, response.text
     assert list(actions(response.json())) == ["ServiceRequest/sr-47381"]
+
+
+# -- what an attacker tried (issue 12 style regressions) ---------------------------------------
+
+def test_a_dispatched_order_on_another_server_is_not_read_as_the_ehrs(ehr: Ehr) -> None:
+    body = with_fhir_access(example(DISPATCH))
+    for elsewhere in ("https://other-ehr.example/fhir/ServiceRequest/sr-47381",
+                      "https://ehr.example.org/fhir/../admin/ServiceRequest/sr-47381",
+                      "https://ehr.example.org/fhirX/ServiceRequest/sr-47381"):
+        body["context"]["dispatchedOrders"] = [elsewhere]
+        response = ehr.call(body)
+        assert response.status_code == 400, response.text
+        assert "another server" in response.json()["issue"][0]["diagnostics"]
+    assert ehr.fhir_requests == []
+    body["context"]["dispatchedOrders"] = ["https://ehr.example.org/fhir/ServiceRequest/sr-47381"]
+    assert list(actions(ehr.call(body).json())) == ["ServiceRequest/sr-47381"]
+
+
+def test_an_appointment_based_on_another_servers_request_is_indeterminate(ehr: Ehr) -> None:
+    body = with_fhir_access(booked_for(
+        {"reference": "https://other-ehr.example/fhir/ServiceRequest/sr-47383"}))
+    info = actions(ehr.call(body).json())["Appointment/appt-47383"]
+    assert covered(info) == "indeterminate" and ehr.fhir_requests == []
+
+
+def test_two_different_orders_under_one_id_are_a_400(ehr: Ehr) -> None:
+    body = example(SIGN)
+    entries = body["context"]["draftOrders"]["entry"]
+    other = copy.deepcopy(entries[0])
+    other["resource"]["code"] = {"coding": [{"system": "http://loinc.org", "code": "24627-2"}]}
+    entries.insert(0, other)
+    response = ehr.call(body)
+    assert response.status_code == 400, response.text
+    assert "same id ServiceRequest/sr-47383" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_an_order_carrying_a_second_assertion_for_our_coverage_gets_ours_alone(
+        ehr: Ehr) -> None:
+    first = ehr.call(example(SIGN)).json()
+    order = first["systemActions"][0]["resource"]
+    [ours] = [e for e in order["extension"] if e["url"] == COVERAGE_INFORMATION]
+    forged = copy.deepcopy(ours)
+    for sub in forged["extension"]:
+        if sub["url"] == "covered":
+            sub["valueCode"] = "covered"
+    order["extension"].append(forged)
+    body = example(SIGN)
+    body["context"]["draftOrders"]["entry"][0]["resource"] = order
+    [action] = ehr.call(body).json()["systemActions"]
+    kept = [e for e in action["resource"]["extension"] if e["url"] == COVERAGE_INFORMATION]
+    assert len(kept) == 1
+    assert {s["url"]: s for s in kept[0]["extension"]}["covered"]["valueCode"] == "not-covered"

@@ -134,7 +134,7 @@ def request_reference(reference: str) -> tuple[str, str] | None:
 
 
 _REQUEST_REFERENCE = re.compile(
-    r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
+    r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?\Z")
 
 
 def describe(resource: dict[str, Any]) -> str:

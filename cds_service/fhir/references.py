@@ -55,6 +55,10 @@ class ResourceIndex:
         for value in values:
             self.add_bundle(value)
 
+    def exact(self, key: str) -> dict[str, Any] | None:
+        """The resource under exactly this ``Type/id`` or full URL, no tail matching."""
+        return self._by_key.get(key)
+
     def resolve(self, reference: str,
                 within: dict[str, Any] | None = None) -> dict[str, Any] | None:
         if reference.startswith("#"):

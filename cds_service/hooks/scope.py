@@ -36,6 +36,7 @@ async def orders_in_scope(service: ServiceDefinition, context: dict[str, Any],
     if service.orders_kind == "bundle":
         named = [Order(i, e["resource"], f"context.{field}.entry[{i}].resource")
                  for i, e in enumerate(bundle_entries(service, context))]
+        _no_conflicting_ids(named)
     else:
         named = [Order(i, await _request(ref, f"context.{field}[{i}]", data),
                        f"context.{field}[{i}]")
@@ -55,22 +56,55 @@ async def orders_in_scope(service: ServiceDefinition, context: dict[str, Any],
     return orders
 
 
+def _no_conflicting_ids(orders: list[Order]) -> None:
+    """Two different resources under one ``Type/id`` cannot both receive coverage information
+    (the EHR applies an update by id): which one the clinician means cannot be told."""
+    first: dict[str, Order] = {}
+    for order in orders:
+        if order.reference is None:
+            continue
+        other = first.setdefault(order.reference, order)
+        if other is not order and other.resource != order.resource:
+            raise BadRequest(f"{order.path} and {other.path} are different resources with the "
+                             f"same id {order.reference}", expression=order.path)
+
+
 async def _request(reference: str, where: str, data: RequestData,
                    within: dict[str, Any] | None = None) -> dict[str, Any]:
     """The CRD request a reference names, from the request or the EHR's FHIR server."""
-    parsed = request_reference(reference)
-    if parsed is None:
-        raise BadRequest(f"{where} must reference a CRD request ("
-                         f"{', '.join(t for t in ORDER_TYPES if t != 'Appointment')}) as "
-                         "Type/id", expression=where)
-    rtype, relative = parsed
-    resource = await data.resolve(relative, within)
+    rtype, relative = _parsed(reference, where, data)
+    resource = data.index.exact(reference) if "://" in reference else None
+    if resource is None:
+        resource = await data.resolve(relative, within)
     if resource is None or resource.get("resourceType") != rtype:
         # CDS Hooks 2.0 §Prefetch: 412 when data we cannot do without is neither prefetched nor
         # obtainable (CRD §found-32).
         raise PreconditionFailed(f"{where} ({relative}) was neither prefetched nor readable from "
                                  "the EHR's FHIR server", expression=where)
     return resource
+
+
+def _parsed(reference: str, where: str, data: RequestData) -> tuple[str, str]:
+    """(type, ``Type/id``) of a reference to a CRD request. An absolute one must be on the
+    EHR's FHIR server, or be the full URL of a resource the request carries: read as the FHIR
+    server's ``Type/id`` otherwise, another server's order would be decided as a different one."""
+    parsed = request_reference(reference)
+    if parsed is None:
+        raise BadRequest(f"{where} must reference a CRD request ("
+                         f"{', '.join(t for t in ORDER_TYPES if t != 'Appointment')}) as "
+                         "Type/id", expression=where)
+    if "://" in reference and data.index.exact(reference) is None \
+            and not _on_server(reference, parsed[1], data.server):
+        raise BadRequest(f"{where} names a resource on another server than fhirServer",
+                         expression=where)
+    return parsed
+
+
+def _on_server(reference: str, relative: str, server: str | None) -> bool:
+    if server is None:
+        return False
+    here = f"{server.rstrip('/')}/{relative}"
+    return reference == here or reference.startswith(f"{here}/_history/")
 
 
 async def _fulfilled(order: Order, data: RequestData) -> list[Order]:
@@ -82,7 +116,12 @@ async def _fulfilled(order: Order, data: RequestData) -> list[Order]:
         parsed = request_reference(ref)
         if parsed is None:
             continue  # basedOn something that is not a CRD request: not ours to assert on
-        target = await data.resolve(parsed[1], order.resource)
+        if "://" in ref and data.index.exact(ref) is None \
+                and not _on_server(ref, parsed[1], data.server):
+            unread.append(parsed[1])  # on another server: not ours to read as the EHR's
+            continue
+        target = data.index.exact(ref) if "://" in ref else None
+        target = target or await data.resolve(parsed[1], order.resource)
         if target is None or target.get("resourceType") != parsed[0]:
             unread.append(parsed[1])
             continue

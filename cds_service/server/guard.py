@@ -64,6 +64,18 @@ class RequestGuard:
                               f"fields, {self.max_header_bytes} bytes)")], {"Connection": "close"})
             await response(scope, exchange.receive, exchange.send)
             return
+        names = {name.lower() for name, _ in scope["headers"]}
+        if b"content-length" in names and b"transfer-encoding" in names:
+            # RFC 9112 §6.3: a message with both is refused and the connection closed, or a
+            # proxy framing by Content-Length and us by chunks would see different requests
+            # (request smuggling).
+            log.info("request refused: both Content-Length and Transfer-Encoding",
+                     extra={"endpoint": endpoint_of(scope["path"])[0]})
+            response = outcome_response(400, [Issue(
+                "invalid", "a request may not carry both Content-Length and Transfer-Encoding")],
+                {"Connection": "close"})
+            await response(scope, exchange.receive, exchange.send)
+            return
         if self.in_progress >= self.max_requests and scope["path"] not in NOT_CAPPED:
             HTTP_LIMITS.labels("requests").inc()
             self.busy.hit(asyncio.get_running_loop().time(), limit=self.max_requests)

@@ -245,3 +245,19 @@ def eventually(check: Any, tries: int = 50) -> bool:
     return False
 
 
+
+
+def test_content_length_with_transfer_encoding_is_refused_and_the_connection_closed(
+        tmp_path: Path) -> None:
+    # RFC 9112 §6.3; otherwise a proxy framing by Content-Length and we by chunks see different
+    # requests: the "body" below smuggles a GET /metrics onto the connection.
+    ehr = EHR()
+    with serving(production(tmp_path, ehr), tmp_path) as served, connect(served) as sock:
+        sock.sendall(head_of("POST", SIGN, Authorization=f"Bearer {ehr.token()}",
+                             Content_Type="application/json", Content_Length="48",
+                             Transfer_Encoding="chunked")
+                     + b"0\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert "Content-Length and Transfer-Encoding" in outcome(answer)["issue"][0]["diagnostics"]
+    assert answer.count(b"HTTP/1.1 ") == 1  # the smuggled request was never answered
