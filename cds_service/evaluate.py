@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from cds_service.errors import BadRequest, PreconditionFailed
 from cds_service.fhir.coding import codings, elements
 from cds_service.fhir.data import Fetcher, RequestData
-from cds_service.fhir.orders import ORDER_TYPES, Order, referenced, walk
+from cds_service.fhir.orders import ORDER_TYPES, Order, other_patients, referenced, walk
 from cds_service.fhir.reasons import Reason, codings_of, order_reasons
 from cds_service.fhir.references import reference_of
 from cds_service.fhir.validate import ignored_in, validate_resource
@@ -132,6 +132,16 @@ class Evaluator:
                 matches[order.index] = found
         empty = HookResponse(cards=[], system_actions=[] if service.primary else None)
         evaluation = Evaluation(empty, orders, options=options)
+        patient_id = str(request.context.get("patientId", ""))
+        for order in orders:
+            if order.index in matches and any(
+                    other_patients(r, patient_id) for r in (order.resource, order.via) if r):
+                # A determination on this member's Coverage for another patient's order would
+                # be false; the context names one patient (CDS Hooks 2.0 context.patientId).
+                # (Orders no policy matches are left alone: real clients' examples name other
+                # patients there, and what they are asserted says nothing about the member.)
+                raise BadRequest(f"{order.path} is an order for another patient than "
+                                 "context.patientId", expression=order.path)
         for order in orders:
             if order.index in matches:
                 # Lenient reading: elements R4 does not define are ignored (CRD 2.2 §found-33)

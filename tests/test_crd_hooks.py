@@ -549,3 +549,21 @@ def test_an_order_carrying_a_second_assertion_for_our_coverage_gets_ours_alone(
     kept = [e for e in action["resource"]["extension"] if e["url"] == COVERAGE_INFORMATION]
     assert len(kept) == 1
     assert {s["url"]: s for s in kept[0]["extension"]}["covered"]["valueCode"] == "not-covered"
+
+
+@pytest.mark.parametrize("name", [SIGN, DISPATCH, BOOK])
+def test_an_order_for_another_patient_is_a_400_not_decided_on_this_members_coverage(
+        ehr: Ehr, name: str) -> None:
+    body = example(name)
+    if name == BOOK:
+        resource = body["context"]["appointments"]["entry"][0]["resource"]
+        resource["participant"][0]["actor"] = {"reference": "Patient/someone-else"}
+    elif name == DISPATCH:
+        resource = body["prefetch"]["serviceRequests"]["entry"][0]["resource"]
+        resource["subject"] = {"reference": "Patient/someone-else"}
+    else:
+        resource = body["context"]["draftOrders"]["entry"][0]["resource"]
+        resource["subject"] = {"reference": "https://ehr.example.org/fhir/Patient/someone-else"}
+    response = ehr.call(body)
+    assert response.status_code == 400, response.text
+    assert "another patient" in response.json()["issue"][0]["diagnostics"]

@@ -53,6 +53,8 @@ class OrderType:
     fulfils: tuple[Path, ...] = ()
     """References to the requests this resource carries out: each of them receives the coverage
     information, and its codes count for matching too."""
+    patient: Path = ("subject",)
+    """Where the order names the patient it is for."""
 
 
 def _code(element: str) -> tuple[Path, ...]:
@@ -67,11 +69,14 @@ ORDER_TYPES: dict[str, OrderType] = {
                                    references=((("medicationReference",), ("code",)),)),
     "NutritionOrder": OrderType(codes=(("oralDiet", "type"), ("supplement", "productType"),
                                        ("enteralFormula", "baseFormulaType"),
-                                       ("enteralFormula", "additiveType"))),
-    "VisionPrescription": OrderType(codes=(("lensSpecification", "product"),)),
+                                       ("enteralFormula", "additiveType")),
+                                patient=("patient",)),
+    "VisionPrescription": OrderType(codes=(("lensSpecification", "product"),),
+                                    patient=("patient",)),
     "CommunicationRequest": OrderType(
         codes=(("payload", Ext(R5_PAYLOAD_CONTENT), "valueCodeableConcept"), ("category",))),
     "Appointment": OrderType(codes=(("serviceType",), ("appointmentType",)),
+                             patient=("participant", "actor"),
                              fulfils=(("basedOn",),
                                       ("basedOn", Ext(ALTERNATE_REFERENCE), "valueReference"))),
 }
@@ -135,6 +140,18 @@ def request_reference(reference: str) -> tuple[str, str] | None:
 
 _REQUEST_REFERENCE = re.compile(
     r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?\Z")
+
+
+def other_patients(resource: dict[str, Any], patient_id: str) -> list[str]:
+    """References to a Patient other than ``patient_id`` where the order names its patient."""
+    row = order_type(resource)
+    found = []
+    for ref in walk(resource, row.patient) if row else ():
+        reference = ref.get("reference") if isinstance(ref, dict) else None
+        if isinstance(reference, str) and "/Patient/" in f"/{reference}" \
+                and reference.rstrip("/").rsplit("/", 1)[-1] != patient_id:
+            found.append(reference)
+    return found
 
 
 def describe(resource: dict[str, Any]) -> str:
