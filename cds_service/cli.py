@@ -130,6 +130,7 @@ def _run_server(args: argparse.Namespace) -> int:
     from cds_service.api.cors import allowed_origins
     from cds_service.auth.verify import check_trust
     from cds_service.knowledge import load_knowledge
+    from cds_service.server.protocol import uvicorn_options
 
     settings = Settings()
     logs.configure(settings.log_level, settings.log_json)
@@ -144,7 +145,7 @@ def _run_server(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run("cds_service.main:app", host=args.host, port=args.port, workers=args.workers,
                 log_config=None, proxy_headers=True, server_header=False,
-                timeout_graceful_shutdown=20, **tls_options)
+                timeout_graceful_shutdown=20, **tls_options, **uvicorn_options(settings))
     return 0
 
 
@@ -188,7 +189,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _policy_check(args: argparse.Namespace) -> int:
     from cds_service.knowledge import load_knowledge
-    from cds_service.policy.loader import load_policy_file
+    from cds_service.policy.loader import load_policy_file, policy_files
 
     settings = Settings()
     path: Path | None = args.path or settings.policy_dir
@@ -198,6 +199,17 @@ def _policy_check(args: argparse.Namespace) -> int:
         print(f"{path}: ok")
     else:
         policy_dir = path
+        # Every file on its own first, so an author sees all that is wrong in one run.
+        broken = 0
+        for file in policy_files(path) if path is not None else []:
+            try:
+                load_policy_file(file)
+            except ConfigurationError as exc:
+                broken += 1
+                print(f"configuration error in {exc}", file=sys.stderr)
+        if broken:
+            print(f"{broken} policy file(s) refused", file=sys.stderr)
+            return 2
     knowledge = load_knowledge(policy_dir, settings.payer_file)
     for lp in knowledge.policies.policies.values():
         print(f"{lp.path}: ok ({lp.policy.id} version {lp.policy.version}, "

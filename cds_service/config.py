@@ -32,8 +32,9 @@ class Environment(StrEnum):
 class Settings(BaseSettings):
     # enable_decoding=False: list settings are parsed by _decode (comma-separated or JSON), not
     # by pydantic-settings, whose JSON-only decoding fails with a traceback naming no variable.
+    # allow_inf_nan=False: "inf" would switch a timeout off (a slow-header attack never ends).
     model_config = SettingsConfigDict(env_prefix="CDS_", extra="ignore", frozen=True,
-                                      enable_decoding=False)
+                                      enable_decoding=False, allow_inf_nan=False)
 
     environment: Environment = Environment.PRODUCTION
     public_base_url: str = "http://localhost:8080"
@@ -55,6 +56,26 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1_000_000, gt=0)
     max_json_depth: int = Field(default=64, gt=0)
+    max_contained_resources: int = Field(default=1000, ge=0)
+    """Contained resources in one hook request, all resources together (400 beyond)."""
+    max_references: int = Field(default=10_000, ge=0)
+    """``reference`` elements in one hook request (400 beyond)."""
+
+    # HTTP limits, per worker process (README "HTTP limits"; cds_service/server/)
+    http_max_header_bytes: int = Field(default=16_384, ge=1024)
+    """Request line and headers together (431 beyond)."""
+    http_max_headers: int = Field(default=100, ge=10)
+    """Header fields in one request (431 beyond)."""
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    """From a request's first byte until its headers are complete (408 and closed beyond)."""
+    http_body_timeout_seconds: float = Field(default=30.0, gt=0)
+    """From the end of the headers until the whole body is received (408 and closed beyond)."""
+    http_idle_timeout_seconds: int = Field(default=15, gt=0)
+    """A connection that carries no request for this long is closed (keep-alive idle)."""
+    http_max_connections: int = Field(default=512, gt=0)
+    """Open connections per worker; one more closes the longest idle one, else gets 503."""
+    http_max_requests: int = Field(default=32, gt=0)
+    """Requests in progress per worker; one more is answered 503 at once, never queued."""
 
     # Trust (CDS Hooks 2.0 §Trusting CDS Clients)
     auth_enabled: bool = True
@@ -77,7 +98,7 @@ class Settings(BaseSettings):
     # Records
     database_url: str = "sqlite:///var/cds-service.db"
     record_decisions: bool = True
-    retention_days: int = Field(default=2555, gt=0)
+    retention_days: int = Field(default=2555, gt=0, le=36500)
     # Bounds on the records database, so an outage answers 503 quickly instead of hanging calls
     # (README "Operations"): opening a connection or waiting for one from the pool; one
     # statement on the server (PostgreSQL statement_timeout, SQLite's busy wait); how long a call

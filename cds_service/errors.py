@@ -5,6 +5,7 @@
     ├── Unauthorized             401  any authentication failure (body generic; reason
     │                                 category in WWW-Authenticate, details in the log)
     ├── NotFound                 404  unknown service or resource
+    ├── RequestTimeout           408  the request body did not arrive in time
     ├── PreconditionFailed       412  required data neither prefetched nor obtainable
     ├── PayloadTooLarge          413  body over the configured limit
     └── ServiceUnavailable       503  the records database cannot take the call's record in time
@@ -107,6 +108,11 @@ class Unauthorized(ServiceError):
 class NotFound(ServiceError):
     status = 404
     issue_code = "not-found"
+
+
+class RequestTimeout(ServiceError):
+    status = 408
+    issue_code = "timeout"
 
 
 class PreconditionFailed(ServiceError):

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from cds_service.errors import BadRequest, PreconditionFailed
 from cds_service.fhir.coding import codings, elements
 from cds_service.fhir.data import Fetcher, RequestData
-from cds_service.fhir.orders import ORDER_TYPES, Order, referenced, walk
+from cds_service.fhir.orders import ORDER_TYPES, Order, other_patients, referenced, walk
 from cds_service.fhir.reasons import Reason, codings_of, order_reasons
 from cds_service.fhir.references import reference_of
 from cds_service.fhir.validate import ignored_in, validate_resource
@@ -58,9 +58,15 @@ class Coverage:
         return f"Coverage/{rid}" if isinstance(rid, str) and rid else None
 
     def check_id(self) -> None:
-        """The id goes on the order and into the record: it must be a FHIR id."""
-        rid = (self.resource or {}).get("id")
-        if rid is not None and not (isinstance(rid, str) and FHIR_ID.fullmatch(rid)):
+        """The id goes on the order and into the record: it must be a FHIR id, and it must be
+        there (coverage information cites the Coverage, CRD ``coverage`` is 1..1)."""
+        if self.resource is None:
+            return
+        rid = self.resource.get("id")
+        if rid is None:
+            raise BadRequest("the member's Coverage has no id, so coverage information cannot "
+                             "cite it", expression="Coverage.id")
+        if not (isinstance(rid, str) and FHIR_ID.fullmatch(rid)):
             raise BadRequest("the member's Coverage has an id that is not a FHIR id "
                              "([A-Za-z0-9-.]{1,64})", expression="Coverage.id")
 
@@ -114,20 +120,34 @@ class Evaluator:
                            entries=bundle_entries(service, request.context),
                            prefetch=request.prefetch, templates=service.prefetch,
                            fetcher=fetcher)
+        data.server = request.fhir_server
         orders = await orders_in_scope(service, request.context, data)
         matches: dict[int, tuple[Policy, ProcedureCode]] = {}
-        for order in orders:
-            found = self.match(await self.codes(order, data))
+        for i, order in enumerate(orders):
+            codes, unread = await self.codes(order, data)
+            if unread:
+                orders[i] = order = replace(order, unread=(*order.unread, *unread))
+            found = self.match(codes)
             if found is not None:
                 matches[order.index] = found
         empty = HookResponse(cards=[], system_actions=[] if service.primary else None)
         evaluation = Evaluation(empty, orders, options=options)
-        for i, order in enumerate(orders):
+        patient_id = str(request.context.get("patientId", ""))
+        for order in orders:
+            if order.index in matches and any(
+                    other_patients(r, patient_id) for r in (order.resource, order.via) if r):
+                # A determination on this member's Coverage for another patient's order would
+                # be false; the context names one patient (CDS Hooks 2.0 context.patientId).
+                # (Orders no policy matches are left alone: real clients' examples name other
+                # patients there, and what they are asserted says nothing about the member.)
+                raise BadRequest(f"{order.path} is an order for another patient than "
+                                 "context.patientId", expression=order.path)
+        for order in orders:
             if order.index in matches:
-                # Lenient reading: the order is used, and echoed, without elements R4 does not
-                # define (CRD 2.2 §found-33); what was dropped goes on the record (paths only).
+                # Lenient reading: elements R4 does not define are ignored (CRD 2.2 §found-33)
+                # and their paths go on the record. The order is echoed as the EHR sent it
+                # (§resp-37), its local elements included, less nulls and empty values.
                 reading = validate_resource(order.resource, order.path)
-                orders[i] = replace(order, resource=reading.resource)
                 if reading.ignored:
                     evaluation.ignored_elements[order.index] = reading.ignored
         # In scope for coverage information: the CRD request types (the extension's context).
@@ -166,16 +186,20 @@ class Evaluator:
         self.respond(evaluation, service)
         return evaluation
 
-    async def codes(self, order: Order, data: RequestData) -> list[tuple[str, str]]:
+    async def codes(self, order: Order, data: RequestData,
+                    ) -> tuple[list[tuple[str, str]], list[str]]:
         """The order's codes, with those of resources it names its product by (a
-        DeviceRequest's Device, a MedicationRequest's Medication)."""
-        found = order.codes()
+        DeviceRequest's Device, a MedicationRequest's Medication), and the references to such
+        resources that could not be read (a policy may name what they hold)."""
+        found, unread = order.codes(), []
         for resource in (order.resource, order.via):
             for ref, path in referenced(resource) if resource else ():
                 target = await data.resolve(ref, resource)
+                if target is None:
+                    unread.append(ref)
                 for concept in walk(target, path) if target else ():
                     found += codings(concept)
-        return found
+        return found, unread
 
     def match(self, codes: list[tuple[str, str]]) -> tuple[Policy, ProcedureCode] | None:
         for system, code in codes:
@@ -186,12 +210,14 @@ class Evaluator:
 
     async def finding(self, order: Order, policy: Policy, code: ProcedureCode,
                       coverage: Coverage, data: RequestData, *, drafts: bool = True) -> Finding:
-        line, basis = None, coverage.basis
+        line, member_line, basis = None, None, coverage.basis
         if coverage.resource is not None:
             result = cov.line_of_business(self.knowledge.payer, coverage.resource)
             basis = f"{coverage.basis}; {result.basis}"
             if result.line is not None and result.line.id in policy.determinations:
                 line = result.line
+            else:
+                member_line = result.line
         reasons, read = await self.reasons(order, data)
         return Finding(
             order=order, policy=policy, code=code,
@@ -202,6 +228,7 @@ class Evaluator:
             reasons=tuple(reasons),
             policy_url=self.policy_url(policy),
             policy_lines=self.knowledge.lines_for(policy),
+            member_line=member_line,
             removable=_removable(order) if drafts else None,
             ignored_elements=tuple(path for resource in (coverage.resource, *read)
                                    if resource is not None for path in ignored_in(resource)),
@@ -213,7 +240,14 @@ class Evaluator:
         payer file's assertion when no policy matched."""
         assert coverage.reference is not None
         payer = self.knowledge.payer
-        if f is None:
+        if f is None and order.unread:
+            # What the order asks for could not be read: no one can say whether a policy
+            # applies (CRD 2.2 indeterminate, with the payer's reason; q9).
+            return Assertion(order, coverage.reference, "indeterminate",
+                             reason=payer.unreadable_order_reason)
+        if f is None or (f.determination is None and f.member_line is not None):
+            # No policy matched, or the one that did decides nothing for this member's line of
+            # business: the payer file's answer for orders no policy decides.
             rule = payer.unmatched_orders
             return Assertion(order, coverage.reference, rule.covered, rule.pa_needed,
                              tuple(rule.info_needed), rule.reason)
@@ -271,13 +305,20 @@ class Evaluator:
     async def reasons(self, order: Order, data: RequestData,
                       ) -> tuple[list[Reason], list[dict[str, Any]]]:
         """The order's reasons, and the resources read for them outside the order itself."""
-        referenced = []
-        for item in elements(order.resource.get("reasonReference")):
-            ref = reference_of(item)
-            referenced.append((item, await data.resolve(ref, order.resource) if ref else None))
-        outside = [target for item, target in referenced if target is not None
-                   and not str(reference_of(item)).startswith("#")]
-        return order_reasons(order.resource, referenced), outside
+        reasons: list[Reason] = []
+        outside: list[dict[str, Any]] = []
+        # An Appointment's reasons count with those of the request it is booked for.
+        for resource in (order.resource, order.via):
+            if resource is None:
+                continue
+            referenced = []
+            for item in elements(resource.get("reasonReference")):
+                ref = reference_of(item)
+                referenced.append((item, await data.resolve(ref, resource) if ref else None))
+            outside += [target for item, target in referenced if target is not None
+                        and not str(reference_of(item)).startswith("#")]
+            reasons += order_reasons(resource, referenced)
+        return reasons, outside
 
     def respond(self, evaluation: Evaluation, service: ServiceDefinition) -> None:
         options = evaluation.options

@@ -27,6 +27,7 @@ from cds_service.api import (
 from cds_service.config import Settings
 from cds_service.metrics import MetricsMiddleware
 from cds_service.runtime import Runtime
+from cds_service.server.guard import RequestGuard
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -45,12 +46,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # no CDN) need no token, like the policy pages.
     app = FastAPIOffline(title="Payer CDS Hooks service", version=__version__, lifespan=lifespan,
                          docs_url="/docs", redoc_url=None, openapi_url="/openapi.json",
-                         static_url="/docs/static")
+                         static_url="/docs/static", redirect_slashes=False)
     app.state.runtime = runtime
     errors.install(app)
     for module in (discovery, hooks, feedback, policies, records, health, metrics):
         app.include_router(module.router)
     openapi.install(app)
+    app.add_middleware(RequestGuard, settings=runtime.settings)
     app.add_middleware(MetricsMiddleware)
     cors.install(app, runtime.settings)  # outermost: preflight is answered before any auth
     return app

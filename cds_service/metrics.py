@@ -40,6 +40,10 @@ OVERRIDE_REASONS = Counter(
 RECORDS_NOT_WRITTEN = Counter(
     "cds_records_not_written_total", "Database writes that failed or did not commit in time",
     ["record", "reason"])
+HTTP_LIMITS = Counter("cds_http_limit_hits_total",
+                      "Requests and connections stopped by an HTTP limit", ["limit"])
+"""``limit``: header-size, header-count, header-timeout, body-timeout, connections (refused),
+idle-closed (closed to make room for a new connection), requests."""
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],

@@ -3,6 +3,7 @@ exercise the hook behaviour alone (auth and records have their own suites)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from cds_service.logs import JsonFormatter
 from cds_service.main import create_app
-from tests.support import settings_for
+from tests.support import example_resource, settings_for
 
 
 @pytest.fixture
@@ -32,3 +34,39 @@ def make_client(tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
 @pytest.fixture
 def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
+
+
+def _example_patient() -> dict[str, str]:
+    patient = example_resource("Patient-pat-cryo-1")
+    return {"family name": patient["name"][0]["family"],
+            "given name": patient["name"][0]["given"][0],
+            "birth date": patient["birthDate"], "MRN": patient["identifier"][0]["value"]}
+
+
+EXAMPLE_PATIENT = _example_patient()
+
+
+@pytest.fixture(autouse=True)
+def no_patient_data_in_the_log() -> Iterator[None]:
+    """Every log line of every in-process test, formatted as the service writes it, at DEBUG,
+    must be free of the example patient's name, birth date and MRN: the bad-input cases send
+    them in every place a caller can (tests/test_bad_input.py, tests/test_log_privacy.py)."""
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(JsonFormatter().format(record))
+
+    handler = Collect(logging.DEBUG)
+    ours = logging.getLogger("cds_service")
+    level = ours.level
+    ours.setLevel(logging.DEBUG)
+    logging.getLogger().addHandler(handler)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(handler)
+        ours.setLevel(level)
+    leaked = [(what, line) for line in lines for what, value in EXAMPLE_PATIENT.items()
+              if value in line]
+    assert not leaked, leaked

@@ -60,6 +60,20 @@ def test_policy_check_names_file_and_field_of_a_bad_policy(
     assert str(path) in err and "determinations.commercial.covered" in err
 
 
+def test_policy_check_of_a_directory_reports_every_broken_file_not_only_the_first(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = yaml.safe_load((BUNDLED_DIR / "cryosurgical-ablation-liver-tumors.yaml").read_text())
+    for name, field in (("a.yaml", "card_topic"), ("b.yaml", "procedure")):
+        broken = {**data, "id": name[0] + "-policy"}
+        del broken[field]
+        (tmp_path / name).write_text(yaml.safe_dump(broken))
+    assert main(["policy", "check", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'a.yaml'}:" in err and "card_topic" in err
+    assert f"{tmp_path / 'b.yaml'}:" in err and "procedure" in err
+    assert "2 policy file(s) refused" in err
+
+
 def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
              ) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
     """Every runnable command (a parser without sub-commands), with its words."""
@@ -92,7 +106,7 @@ def test_every_commands_help_says_what_it_does_and_shows_its_defaults(
     (["serve", "--workers", "-2"], "at least 1"),
     (["serve", "--port", "0"], "a TCP port from 1 to 65535"),
     (["serve", "--port", "70000"], "a TCP port from 1 to 65535"),
-    (["records", "purge", "--days", "0"], "at least 1"),
+    (["records", "purge", "--days", "0"], "1 to 36500"),
 ])
 def test_nonsensical_values_are_refused(argv: list[str], expected: str,
                                         capsys: pytest.CaptureFixture[str]) -> None:

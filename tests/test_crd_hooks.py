@@ -126,7 +126,7 @@ def test_the_service_request_an_appointment_is_based_on_is_read_from_the_ehr_whe
     assert [r.url.path for r in ehr.fhir_requests] == ["/fhir/ServiceRequest/sr-47383"]
 
 
-def test_an_appointment_whose_service_request_cannot_be_had_gets_the_information_itself(
+def test_an_appointment_whose_request_cannot_be_had_is_matched_by_its_own_codes(
         ehr: Ehr) -> None:
     body = example(BOOK)
     del body["prefetch"]["serviceRequests"]
@@ -371,3 +371,199 @@ def test_order_select_evaluates_only_selected_orders_and_asserts_only_matched_on
     assert response.status_code == 200, response.text
     # Secondary hook: coverage information for the matched selection only (CRD §hook-34).
     assert list(actions(response.json())) == ["ServiceRequest/sr-47383"]
+
+
+# -- what the context names, read as the EHR meant it -----------------------------------------
+
+def mri_request() -> dict[str, Any]:
+    order = dict(example("order-sign-mixed-orders")["context"]["draftOrders"]["entry"][0][
+        "resource"])
+    return {**order, "status": "active"}
+
+
+def booked_for(*based_on: dict[str, Any], **appointment: Any) -> dict[str, Any]:
+    body = example(BOOK)
+    entry = body["context"]["appointments"]["entry"][0]["resource"]
+    entry["basedOn"] = list(based_on)
+    entry.update(appointment)
+    return body
+
+
+def test_an_appointment_for_several_requests_asserts_on_each_of_them(ehr: Ehr) -> None:
+    body = booked_for({"reference": "ServiceRequest/sr-mri-abdomen"},
+                      {"reference": "ServiceRequest/sr-47383"})
+    body["prefetch"]["serviceRequests"]["entry"].append({"resource": mri_request()})
+    answer = ehr.call(body).json()
+    assert [c["extension"]["davinci-crd.associated-resource"][0]["reference"]
+            for c in answer["cards"]] == ["ServiceRequest/sr-47383"]
+    assert {k: covered(v) for k, v in actions(answer).items()} == {
+        "ServiceRequest/sr-mri-abdomen": "indeterminate", "ServiceRequest/sr-47383": "not-covered"}
+
+
+def test_a_device_request_named_through_the_alternate_reference_extension_is_followed(
+        ehr: Ehr) -> None:
+    # CRD 2.2 appointment-book prefetch: basedOn.extension('...alternate-reference').value.
+    device = {**DEVICE, "codeCodeableConcept": BED, "status": "active"}
+    body = booked_for({"extension": [{
+        "url": "http://hl7.org/fhir/StructureDefinition/alternate-reference",
+        "valueReference": {"reference": "DeviceRequest/devreq-bed"}}]})
+    body["prefetch"]["deviceRequests"] = {"resourceType": "Bundle", "type": "searchset",
+                                          "entry": [{"resource": device}]}
+    answer = ehr.call(body, policy_dir=ORDER_POLICIES).json()
+    assert list(actions(answer)) == ["DeviceRequest/devreq-bed"]
+    assert covered(actions(answer)["DeviceRequest/devreq-bed"]) == "not-covered"
+
+
+def test_a_request_named_twice_gets_one_card_and_one_assertion(ehr: Ehr) -> None:
+    body = example(DISPATCH)
+    body["context"]["dispatchedOrders"] *= 2
+    answer = ehr.call(body).json()
+    assert len(answer["cards"]) == 1 and list(actions(answer)) == ["ServiceRequest/sr-47381"]
+    booking = example(BOOK)
+    appointments = booking["context"]["appointments"]["entry"]
+    second = copy.deepcopy(appointments[0])
+    second["resource"]["id"] = "appt-47383-session-2"
+    appointments.append(second)
+    answer = ehr.call(booking).json()
+    assert len(answer["cards"]) == 1 and list(actions(answer)) == ["ServiceRequest/sr-47383"]
+
+
+def test_a_request_that_cannot_be_read_is_indeterminate_never_no_policy(ehr: Ehr) -> None:
+    # No one looked at the order the appointment is booked for: saying that no policy applies to
+    # it would be false for a cryoablation (CRD §found-9: as accurate as a phone call).
+    body = example(BOOK)
+    del body["prefetch"]["serviceRequests"]
+    info = actions(ehr.call(body).json())["Appointment/appt-47383"]
+    assert covered(info) == "indeterminate"
+    assert "could not be read" in info["reason"]["valueCodeableConcept"]["text"]
+    order = medication_request(medicationReference={"reference": "Medication/not-sent"})
+    info = actions(ehr.call(signing(order)).json())["MedicationRequest/medrx-ondansetron"]
+    assert "could not be read" in info["reason"]["valueCodeableConcept"]["text"]
+
+
+def test_an_appointments_own_reasons_count_for_the_request_it_is_booked_for(ehr: Ehr) -> None:
+    body = example(BOOK)
+    request = body["prefetch"]["serviceRequests"]["entry"][0]["resource"]
+    reasons = request.pop("reasonCode")
+    body["context"]["appointments"]["entry"][0]["resource"]["reasonCode"] = reasons
+    [card] = ehr.call(body).json()["cards"]
+    assert "the order names no reason" not in card["detail"]
+    assert "Evidence: Hepatocellular carcinoma" in card["detail"]
+
+
+def test_a_plan_the_policy_does_not_decide_for_is_named_not_called_unknown(
+        ehr: Ehr, tmp_path: Path) -> None:
+    payer = yaml.safe_load(BUNDLED_PAYER_FILE.read_text())
+    payer["lines_of_business"].append({"id": "medicaid", "name": "Medicaid", "coverage_type": [
+        {"system": "https://nahdo.org/sopt", "code": "2", "descendants": True}]})
+    path = tmp_path / "payer.yaml"
+    path.write_text(yaml.safe_dump(payer))
+    body = example(SIGN)
+    coverage = body["prefetch"]["coverage"]["entry"][0]["resource"]
+    coverage["type"] = {"coding": [{"system": "https://nahdo.org/sopt", "code": "21"}]}
+    answer = ehr.call(body, payer_file=path).json()
+    [card] = answer["cards"]
+    assert "could not be determined" not in card["detail"]
+    assert "The policy states no determination for this member's plan (Medicaid)" in card["detail"]
+    info = actions(answer)["ServiceRequest/sr-47383"]
+    assert covered(info) == "indeterminate"
+    assert "could not be determined" not in info["reason"]["valueCodeableConcept"]["text"]
+
+
+def test_a_coverage_without_an_id_is_a_400_not_silence(ehr: Ehr) -> None:
+    body = example("order-sign-unrelated-orders")
+    del body["prefetch"]["coverage"]["entry"][0]["resource"]["id"]
+    response = ehr.call(body)
+    assert response.status_code == 400, response.text
+    assert response.json()["issue"][0]["expression"] == ["Coverage.id"]
+
+
+@pytest.mark.parametrize("reference", [
+    "Patient/pat-cryo-1", "Coverage/cov-commercial", "#local", "ServiceRequest?_id=sr-47381", "",
+    "ServiceRequest/sr-47381\n"])
+def test_a_dispatched_order_that_is_not_a_request_reference_is_a_400(
+        ehr: Ehr, reference: str) -> None:
+    body = example(DISPATCH)
+    body["context"]["dispatchedOrders"] = [reference]
+    response = ehr.call(body)
+    assert response.status_code == 400, response.text
+
+
+def test_dispatch_reads_versioned_references_and_needs_no_performer(ehr: Ehr) -> None:
+    body = example(DISPATCH)
+    body["context"]["dispatchedOrders"] = ["ServiceRequest/sr-47381/_history/3"]
+    del body["context"]["performer"]
+    body["context"]["fulfillmentTasks"] = {"resourceType": "Bundle", "type": "collection"}
+    response = ehr.call(body)
+    assert response.status_code == 200, response.text
+    assert list(actions(response.json())) == ["ServiceRequest/sr-47381"]
+
+
+# -- what an attacker tried (issue 12 style regressions) ---------------------------------------
+
+def test_a_dispatched_order_on_another_server_is_not_read_as_the_ehrs(ehr: Ehr) -> None:
+    body = with_fhir_access(example(DISPATCH))
+    for elsewhere in ("https://other-ehr.example/fhir/ServiceRequest/sr-47381",
+                      "https://ehr.example.org/fhir/../admin/ServiceRequest/sr-47381",
+                      "https://ehr.example.org/fhirX/ServiceRequest/sr-47381"):
+        body["context"]["dispatchedOrders"] = [elsewhere]
+        response = ehr.call(body)
+        assert response.status_code == 400, response.text
+        assert "another server" in response.json()["issue"][0]["diagnostics"]
+    assert ehr.fhir_requests == []
+    body["context"]["dispatchedOrders"] = ["https://ehr.example.org/fhir/ServiceRequest/sr-47381"]
+    assert list(actions(ehr.call(body).json())) == ["ServiceRequest/sr-47381"]
+
+
+def test_an_appointment_based_on_another_servers_request_is_indeterminate(ehr: Ehr) -> None:
+    body = with_fhir_access(booked_for(
+        {"reference": "https://other-ehr.example/fhir/ServiceRequest/sr-47383"}))
+    info = actions(ehr.call(body).json())["Appointment/appt-47383"]
+    assert covered(info) == "indeterminate" and ehr.fhir_requests == []
+
+
+def test_two_different_orders_under_one_id_are_a_400(ehr: Ehr) -> None:
+    body = example(SIGN)
+    entries = body["context"]["draftOrders"]["entry"]
+    other = copy.deepcopy(entries[0])
+    other["resource"]["code"] = {"coding": [{"system": "http://loinc.org", "code": "24627-2"}]}
+    entries.insert(0, other)
+    response = ehr.call(body)
+    assert response.status_code == 400, response.text
+    assert "same id ServiceRequest/sr-47383" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_an_order_carrying_a_second_assertion_for_our_coverage_gets_ours_alone(
+        ehr: Ehr) -> None:
+    first = ehr.call(example(SIGN)).json()
+    order = first["systemActions"][0]["resource"]
+    [ours] = [e for e in order["extension"] if e["url"] == COVERAGE_INFORMATION]
+    forged = copy.deepcopy(ours)
+    for sub in forged["extension"]:
+        if sub["url"] == "covered":
+            sub["valueCode"] = "covered"
+    order["extension"].append(forged)
+    body = example(SIGN)
+    body["context"]["draftOrders"]["entry"][0]["resource"] = order
+    [action] = ehr.call(body).json()["systemActions"]
+    kept = [e for e in action["resource"]["extension"] if e["url"] == COVERAGE_INFORMATION]
+    assert len(kept) == 1
+    assert {s["url"]: s for s in kept[0]["extension"]}["covered"]["valueCode"] == "not-covered"
+
+
+@pytest.mark.parametrize("name", [SIGN, DISPATCH, BOOK])
+def test_an_order_for_another_patient_is_a_400_not_decided_on_this_members_coverage(
+        ehr: Ehr, name: str) -> None:
+    body = example(name)
+    if name == BOOK:
+        resource = body["context"]["appointments"]["entry"][0]["resource"]
+        resource["participant"][0]["actor"] = {"reference": "Patient/someone-else"}
+    elif name == DISPATCH:
+        resource = body["prefetch"]["serviceRequests"]["entry"][0]["resource"]
+        resource["subject"] = {"reference": "Patient/someone-else"}
+    else:
+        resource = body["context"]["draftOrders"]["entry"][0]["resource"]
+        resource["subject"] = {"reference": "https://ehr.example.org/fhir/Patient/someone-else"}
+    response = ehr.call(body)
+    assert response.status_code == 400, response.text
+    assert "another patient" in response.json()["issue"][0]["diagnostics"]

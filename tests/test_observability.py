@@ -50,12 +50,13 @@ def test_json_log_lines_carry_only_allowed_fields() -> None:
                                None)
     record.__dict__.update({"iss": "https://ehr.example", "cards": 1,
                             "patient_name": "Jane Doe", "access_token": "secret"})
-    token = hook_instance.set("hi-1")
+    token = hook_instance.set("8b9a7f3e-2f0c-4a53-9d3e-5c1f0a6b2e11")
     try:
         line = json.loads(JsonFormatter().format(record))
     finally:
         hook_instance.reset(token)
-    assert line["hookInstance"] == "hi-1" and line["iss"] == "https://ehr.example"
+    assert line["hookInstance"] == "8b9a7f3e-2f0c-4a53-9d3e-5c1f0a6b2e11"
+    assert line["iss"] == "https://ehr.example"
     assert "patient_name" not in line and "access_token" not in line
 
 

@@ -96,3 +96,12 @@ def test_card_preview_shows_the_cards_a_hook_call_returns(client: TestClient) ->
     assert "<blockquote>" in page.text and "**" not in page.text
     assert "<strong>Evidence: Colorectal liver metastases</strong>" in page.text
     assert client.get("/policies/nope/preview").json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_trailing_slash_is_a_404_never_a_redirect_built_from_the_host_header(
+        client: TestClient) -> None:
+    for path in ("/cds-services/", "/policies/", "/docs/"):
+        response = client.get(path, headers={"Host": "attacker.example"},
+                              follow_redirects=False)
+        assert response.status_code == 404, (path, response.status_code)
+        assert "location" not in response.headers

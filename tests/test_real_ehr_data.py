@@ -38,11 +38,12 @@ def test_unknown_elements_in_a_matched_order_are_ignored_not_refused(client: Tes
     assert response.status_code == 200, response.text
     answer = response.json()
     assert "evidence-hepatocellular-carcinoma" in json.dumps(answer["cards"][0]["links"])
+    # The coverage-information update changes nothing but our extension (CRD §resp-37): the
+    # EHR's local elements go back to it as it sent them.
     resource = echoed(answer)
-    assert "epicLocalFlag" not in resource
-    assert "localCode" not in resource["code"]["coding"][0]
-    assert "localRank" not in resource["reasonCode"][0]
-    assert resource["code"]["coding"][0]["code"] == "47383"
+    assert resource["epicLocalFlag"] == {"nested": [1, 2]}
+    assert resource["code"]["coding"][0]["localCode"] == "IR-7"
+    assert resource["reasonCode"][0]["localRank"] == 1
 
 
 def test_a_resource_unusable_for_the_decision_still_gets_a_clear_400(client: TestClient) -> None:

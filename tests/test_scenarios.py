@@ -10,6 +10,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
 
 from tests.auth.ehr import BASE, EHR, serve, settings_for, write_trust
 from tests.support import EXAMPLES, HOOK_SERVICE, example
@@ -114,9 +115,17 @@ def test_scenario_is_answered_as_expected(signed: TestClient, ehr: EHR,
     for action, want in zip(actions, expect["coverage_information"], strict=True):
         resource = action["resource"]
         assert f"{resource['resourceType']}/{resource['id']}" == want["order"]
-        # What we send back is valid FHIR R4: the echoed order included.
+        # What we send back is valid FHIR R4 JSON: no null or empty value, the echoed order
+        # included; the order is otherwise as the EHR sent it (CRD §resp-37), so an element R4
+        # does not define is the EHR's own local element, returned to it untouched.
         assert empty_values(resource) == []
-        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+        try:
+            get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+        except ValidationError as exc:
+            assert {e["type"] for e in exc.errors()} == {"extra_forbidden"}, exc
+            sent = [e["resource"] for e in body["context"].get("draftOrders", {}).get("entry", [])
+                    if e["resource"].get("id") == resource["id"]]
+            assert sent and all(str(e["loc"][0]) in sent[0] for e in exc.errors())
         info = {e["url"]: e for e in resource["extension"][-1]["extension"]}
         assert info["coverage"]["valueReference"]["reference"] == want["coverage"]
         assert info["covered"]["valueCode"] == want.get("covered", "not-covered")

@@ -211,3 +211,29 @@ def test_postgresql_down_is_one_line_without_the_password(tmp_path: Path,
     line = assert_one_line_refusal(result, "CDS_DATABASE_URL")
     assert "cannot open the records database" in line and "Connection refused" in line
     assert "s3cret" not in result.stderr
+
+
+@pytest.mark.parametrize("name", ["CDS_HTTP_HEADER_TIMEOUT_SECONDS", "CDS_FHIR_TIMEOUT_SECONDS",
+                                  "CDS_DATABASE_COMMIT_TIMEOUT_SECONDS"])
+@pytest.mark.parametrize("value", ["inf", "1e309", "nan"])
+def test_a_timeout_cannot_be_switched_off_with_infinity(
+        monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    # "inf" once started the service with slow-header protection off.
+    from cds_service.errors import ConfigurationError
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as refused:
+        Settings()
+    assert refused.value.source == name
+
+
+def test_a_retention_beyond_any_date_is_refused_not_a_traceback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from cds_service.cli import main
+
+    monkeypatch.setenv("CDS_DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with pytest.raises(SystemExit) as usage:
+        main(["records", "purge", "--days", "1000000"])
+    assert usage.value.code == 2
+    assert "1 to 36500" in capsys.readouterr().err

@@ -12,6 +12,8 @@ from starlette.requests import ClientDisconnect
 from cds_service import metrics
 from cds_service.api.jsonio import FHIRJSONResponse
 from cds_service.errors import Issue, ServiceError, Unauthorized, operation_outcome
+from cds_service.fhir.names import loggable_path
+from cds_service.metrics import endpoint_of
 
 log = logging.getLogger("cds_service.api")
 
@@ -39,16 +41,18 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, Unauthorized):
             metrics.JWT_REJECTED.labels(exc.category).inc()
             log.warning("authentication failed: %s", exc.category, extra={
-                "category": exc.category, "reason": exc.reason, "path": request.url.path,
+                "category": exc.category, "reason": exc.reason, "endpoint": _endpoint(request),
                 **exc.log_fields})
             headers = {"WWW-Authenticate": www_authenticate(exc)}
         else:
             # Issue codes and element paths only: diagnostics can quote what the caller sent
-            # (an order id, a selection), which may be patient data; the caller gets them.
+            # (an order id, a selection), which may be patient data; the caller gets them. Paths
+            # stop before a name we do not know (an unknown element is named by the caller).
             log.info("request refused", extra={
-                "status": exc.status, "path": request.url.path,
-                "problem": "; ".join(f"{i.code} at {', '.join(i.expression) or '(request)'}"
-                                     for i in exc.issues)[:500]})
+                "status": exc.status, "endpoint": _endpoint(request),
+                "problem": "; ".join(
+                    f"{i.code} at {', '.join(map(loggable_path, i.expression)) or '(request)'}"
+                    for i in exc.issues)[:500]})
         return outcome_response(exc.status, exc.issues, headers)
 
     @app.exception_handler(RequestValidationError)
@@ -67,10 +71,24 @@ def install(app: FastAPI) -> None:
     async def disconnected(request: Request, exc: ClientDisconnect) -> FHIRJSONResponse:
         # The caller gave up (an EHR timeout): nothing to answer and nothing went wrong here.
         log.info("client disconnected before sending the whole request",
-                 extra={"path": request.url.path})
+                 extra={"endpoint": _endpoint(request)})
         return outcome_response(400, [Issue("incomplete", "request body incomplete")])
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> FHIRJSONResponse:
-        log.exception("unexpected error", extra={"path": request.url.path})
-        return outcome_response(500, [Issue("exception", "internal error; see the service log")])
+        # Only for an error outside the request guard (server.guard answers the others): the
+        # server closes the connection after this answer, so it says so.
+        response = internal_error(exc, request.url.path)
+        response.headers["Connection"] = "close"
+        return response
+
+
+def _endpoint(request: Request) -> str:
+    """The kind of endpoint called (a bounded word: the path itself is the caller's text)."""
+    return endpoint_of(request.url.path)[0]
+
+
+def internal_error(exc: Exception, path: str) -> FHIRJSONResponse:
+    """The answer to an error nobody expected; what went wrong goes to the log only."""
+    log.error("unexpected error", exc_info=exc, extra={"endpoint": endpoint_of(path)[0]})
+    return outcome_response(500, [Issue("exception", "internal error; see the service log")])

@@ -12,6 +12,7 @@ from cds_service import metrics
 from cds_service.api.jsonio import JSONResponse, read_json
 from cds_service.errors import BadRequest, NotFound, ServiceError
 from cds_service.evaluate import Evaluation
+from cds_service.fhir.bounds import check_bounds
 from cds_service.hooks.registry import SERVICES, ServiceDefinition
 from cds_service.hooks.request import HookRequest
 from cds_service.logs import hook_instance
@@ -38,6 +39,7 @@ async def call_hook(service_id: str, request: Request) -> JSONResponse:
     try:
         body = await read_json(request, max_bytes=rt.settings.max_body_bytes,
                                max_depth=rt.settings.max_json_depth)
+        check_bounds(body, rt.settings.max_contained_resources, rt.settings.max_references)
         hook_request = parse_request(body)
         hook_instance.set(hook_request.hook_instance)
         if hook_request.hook != service.hook:

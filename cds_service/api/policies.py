@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from cds_service.api.jsonio import FHIRJSONResponse
 from cds_service.errors import NotFound
 from cds_service.pages import render
+from cds_service.policy.loader import LoadedPolicy
 from cds_service.policy.models import Policy
 from cds_service.preview import preview
 from cds_service.runtime import Runtime
@@ -36,9 +37,7 @@ async def list_policies(request: Request) -> HTMLResponse:
 async def policy_page(policy_id: str, request: Request) -> HTMLResponse:
     """The policy with an anchor per section, so cards can deep-link to the evidence."""
     rt: Runtime = request.app.state.runtime
-    loaded = rt.knowledge.policies.get(policy_id)
-    if loaded is None:
-        raise NotFound(f"no policy {policy_id!r}")
+    loaded = _policy_or_404(rt, policy_id)
     names = {line.id: line.name for line in rt.knowledge.payer.lines_of_business}
     return HTMLResponse(render.policy_page(
         loaded.policy, line_names=names, document=loaded.document,
@@ -50,9 +49,7 @@ async def policy_page(policy_id: str, request: Request) -> HTMLResponse:
 async def card_preview(policy_id: str, request: Request) -> HTMLResponse:
     """Every card the policy can produce, as the hook endpoint answers (see cds_service.preview)."""
     rt: Runtime = request.app.state.runtime
-    loaded = rt.knowledge.policies.get(policy_id)
-    if loaded is None:
-        raise NotFound(f"no policy {policy_id!r}")
+    loaded = _policy_or_404(rt, policy_id)
     # Policies and payer file are fixed for the app's life, and so are the cards: made once per
     # app (about 1 ms per card), so an open page cannot take CPU from hook calls.
     made: dict[str, str] | None = getattr(request.app.state, "preview_pages", None)
@@ -82,3 +79,10 @@ async def override_reasons(request: Request) -> FHIRJSONResponse:
         "title": "Reasons a clinician keeps an order despite the payer's policy",
         "concept": [{"code": c, "display": d} for c, d in sorted(reasons.items())],
     })
+
+
+def _policy_or_404(rt: Runtime, policy_id: str) -> LoadedPolicy:
+    loaded = rt.knowledge.policies.get(policy_id)
+    if loaded is None:
+        raise NotFound(f"no policy {policy_id!r}")
+    return loaded

@@ -13,8 +13,10 @@ token that fails any other check does not use up its jti.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -236,8 +238,18 @@ def _numeric(claims: dict[str, Any], name: str) -> float:
 
 
 def _show(value: object) -> str:
-    """An attacker-chosen header or claim value, made safe and short for the log."""
-    return repr(value)[:120]
+    """An attacker-chosen header or claim value as the log may show it: an identifier-like
+    string (an issuer URL, a kid, a UUID) as it is, so an integrator can see which one was
+    refused; anything else (free text could be a patient's name) only as its length and a
+    digest (issue 12: no caller text in the log)."""
+    if isinstance(value, str) and _IDENTIFIER.fullmatch(value):
+        return repr(value)
+    text = value if isinstance(value, str) else repr(value)
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"<{len(text)} characters, sha256:{digest}>"
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z0-9:/._~%+=@-]{1,128}")
 
 
 def _scrub(reason: str, token: str) -> str:

@@ -37,6 +37,7 @@ from cds_service.auth.client import Client
 from cds_service.config import Settings
 from cds_service.fhir.coding import elements
 from cds_service.fhir.data import FetchFailed, next_link
+from cds_service.fhir.names import loggable_type
 from cds_service.hooks.request import HookRequest
 
 log = logging.getLogger("cds_service.fhir")
@@ -209,8 +210,9 @@ class FhirFetcher:
             raise FetchFailed(f"the {kind} {interaction} failed ({exc.__class__.__name__})"
                               ) from None
         finally:
-            # What was asked and how it went; never the URL (it names the patient).
-            log.info("FHIR %s %s: %s", kind, interaction, outcome, extra={
+            # What was asked and how it went; never the URL (it names the patient), nor a type
+            # that is not FHIR's (it comes from a reference or link the caller wrote).
+            log.info("FHIR %s %s: %s", loggable_type(kind), interaction, outcome, extra={
                 **self._log_context, "status": status,
                 "duration_ms": round((self._clock() - started) * 1000)})
 
@@ -250,11 +252,11 @@ def fetcher_for(settings: Settings, http: Callable[[], httpx2.AsyncClient],
         return None
     context = {"hookInstance": request.hook_instance, "iss": client.iss}
     if not client.may_query(server):
-        log.warning("fhirServer is not allowlisted for this client; not queried",
-                    extra={**context, "url": server})
+        # Never the URL itself: the caller chose it, and it can name the patient.
+        log.warning("fhirServer is not allowlisted for this client; not queried", extra=context)
         return None
     if urlsplit(server).scheme != "https" and not settings.is_development:
-        log.warning("fhirServer is not https; not queried", extra={**context, "url": server})
+        log.warning("fhirServer is not https; not queried", extra=context)
         return None
     if authorization.token_type.lower() != "bearer":
         log.warning("fhirAuthorization.token_type is not Bearer; not queried", extra=context)

@@ -47,6 +47,9 @@ class RequestData:
                  prefetch: dict[str, Any] | None, templates: dict[str, str],
                  fetcher: Fetcher | None) -> None:
         self.context = context
+        self.server: str | None = None
+        """The EHR's FHIR server base (``fhirServer``): absolute references elsewhere are not
+        read as if they were its resources."""
         self.prefetch = prefetch
         self.templates = templates
         self.fetcher = fetcher

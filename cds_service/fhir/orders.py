@@ -13,6 +13,7 @@ kept for the orders a policy actually matches (see ``fhir.validate``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,9 @@ BILLING_OPTIONS = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-bi
 # the R5 cross-version extension for it (the IG's CRDServiceRequest3 example).
 R5_PAYLOAD_CONTENT = ("http://hl7.org/fhir/5.0/StructureDefinition/"
                       "extension-CommunicationRequest.payload.content[x]")
+# R4 Appointment.basedOn may only reference a ServiceRequest; CRD 2.2 lets it name a DeviceRequest
+# or MedicationRequest through this extension on the Reference (CRDServices.json prefetch).
+ALTERNATE_REFERENCE = "http://hl7.org/fhir/StructureDefinition/alternate-reference"
 
 
 @dataclass(frozen=True)
@@ -46,9 +50,11 @@ class OrderType:
     """Where a clinician's name for the order is, when not the first code path."""
     references: tuple[tuple[Path, Path], ...] = ()
     """(reference element, code path in its target): codes that live on a referenced resource."""
-    fulfils: Path | None = None
-    """Reference to the request this resource carries out: that request receives the coverage
+    fulfils: tuple[Path, ...] = ()
+    """References to the requests this resource carries out: each of them receives the coverage
     information, and its codes count for matching too."""
+    patient: Path = ("subject",)
+    """Where the order names the patient it is for."""
 
 
 def _code(element: str) -> tuple[Path, ...]:
@@ -63,12 +69,16 @@ ORDER_TYPES: dict[str, OrderType] = {
                                    references=((("medicationReference",), ("code",)),)),
     "NutritionOrder": OrderType(codes=(("oralDiet", "type"), ("supplement", "productType"),
                                        ("enteralFormula", "baseFormulaType"),
-                                       ("enteralFormula", "additiveType"))),
-    "VisionPrescription": OrderType(codes=(("lensSpecification", "product"),)),
+                                       ("enteralFormula", "additiveType")),
+                                patient=("patient",)),
+    "VisionPrescription": OrderType(codes=(("lensSpecification", "product"),),
+                                    patient=("patient",)),
     "CommunicationRequest": OrderType(
         codes=(("payload", Ext(R5_PAYLOAD_CONTENT), "valueCodeableConcept"), ("category",))),
     "Appointment": OrderType(codes=(("serviceType",), ("appointmentType",)),
-                             fulfils=("basedOn",)),
+                             patient=("participant", "actor"),
+                             fulfils=(("basedOn",),
+                                      ("basedOn", Ext(ALTERNATE_REFERENCE), "valueReference"))),
 }
 
 
@@ -114,10 +124,34 @@ def referenced(resource: dict[str, Any]) -> Iterator[tuple[str, Path]]:
 def fulfilled_requests(resource: dict[str, Any]) -> list[str]:
     """References to the requests this resource carries out (an Appointment's ``basedOn``)."""
     row = order_type(resource)
-    if row is None or row.fulfils is None:
-        return []
-    return [ref["reference"] for ref in walk(resource, row.fulfils)
+    return [ref["reference"] for path in (row.fulfils if row else ())
+            for ref in walk(resource, path)
             if isinstance(ref, dict) and isinstance(ref.get("reference"), str)]
+
+
+def request_reference(reference: str) -> tuple[str, str] | None:
+    """(type, ``Type/id``) of a literal reference to a CRD request, relative or absolute, any
+    ``_history`` version dropped; None for anything else (a local ``#id``, a search, a Patient)."""
+    match = _REQUEST_REFERENCE.search(reference)
+    if match is None or match.group(1) not in ORDER_TYPES:
+        return None
+    return match.group(1), f"{match.group(1)}/{match.group(2)}"
+
+
+_REQUEST_REFERENCE = re.compile(
+    r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?\Z")
+
+
+def other_patients(resource: dict[str, Any], patient_id: str) -> list[str]:
+    """References to a Patient other than ``patient_id`` where the order names its patient."""
+    row = order_type(resource)
+    found = []
+    for ref in walk(resource, row.patient) if row else ():
+        reference = ref.get("reference") if isinstance(ref, dict) else None
+        if isinstance(reference, str) and "/Patient/" in f"/{reference}" \
+                and reference.rstrip("/").rsplit("/", 1)[-1] != patient_id:
+            found.append(reference)
+    return found
 
 
 def describe(resource: dict[str, Any]) -> str:
@@ -148,6 +182,9 @@ class Order:
     path: str
     """Where the order is in the request, for error messages (a JSON path, or a reference)."""
     via: dict[str, Any] | None = None
+    unread: tuple[str, ...] = ()
+    """References the order names what it asks for by (a request an Appointment is booked for,
+    a Device, a Medication) that could be neither found in the request nor read from the EHR."""
 
     @property
     def resource_type(self) -> str:

@@ -92,9 +92,10 @@ class OrderDispatchContext(PatientContext):
     Tasks asking the performer to fulfil them."""
 
     dispatched_orders: list[str] = Field(alias="dispatchedOrders", min_length=1)
-    performer: str = Field(min_length=1, max_length=2048)
-    fulfillment_tasks: list[dict[str, Any]] | None = Field(default=None,
-                                                           alias="fulfillmentTasks")
+    # The decision reads neither: CRD 2.2.1 CRDOrderDispatchContext has performer 0..1, and the
+    # 2.2.0 ballot sent fulfillmentTasks as a Bundle, so both are taken as they come (§found-33).
+    performer: str | None = Field(default=None, max_length=2048)
+    fulfillment_tasks: Any = Field(default=None, alias="fulfillmentTasks")
 
     @field_validator("dispatched_orders")
     @classmethod

@@ -4,19 +4,21 @@
     dispatchedOrders             references, resolved from prefetch or the EHR's FHIR server
     selections                   narrows the orders to those selected (order-select)
 
-An Appointment booked for a request it is ``basedOn`` stands for that request (CRD 2.2
-appointment-book: the coverage information goes on the ServiceRequest); when the request cannot
-be had, the Appointment itself is the order.
+An Appointment booked for the requests it is ``basedOn`` stands for each of them (CRD 2.2
+appointment-book: the coverage information goes on the ServiceRequest); an Appointment based on
+nothing is itself the order. Each resource is one order, however many times the context names it
+(CRD §resp-26: one coverage-information action per in-scope request).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from cds_service.errors import PreconditionFailed
+from cds_service.errors import BadRequest, PreconditionFailed
 from cds_service.fhir.coding import elements
 from cds_service.fhir.data import RequestData
-from cds_service.fhir.orders import ORDER_TYPES, Order, fulfilled_requests
+from cds_service.fhir.orders import ORDER_TYPES, Order, fulfilled_requests, request_reference
 from cds_service.hooks.registry import ServiceDefinition
 
 
@@ -32,29 +34,96 @@ async def orders_in_scope(service: ServiceDefinition, context: dict[str, Any],
                           data: RequestData) -> list[Order]:
     field = service.orders
     if service.orders_kind == "bundle":
-        orders = [Order(i, e["resource"], f"context.{field}.entry[{i}].resource")
-                  for i, e in enumerate(bundle_entries(service, context))]
+        named = [Order(i, e["resource"], f"context.{field}.entry[{i}].resource")
+                 for i, e in enumerate(bundle_entries(service, context))]
+        _no_conflicting_ids(named)
     else:
-        orders = []
-        for i, ref in enumerate(elements(context.get(field))):
-            resource = await data.resolve(ref)
-            if resource is None or not isinstance(resource.get("resourceType"), str):
-                # CDS Hooks 2.0 §Prefetch: 412 when data we cannot do without is neither
-                # prefetched nor obtainable (CRD §found-32).
-                raise PreconditionFailed(
-                    f"context.{field}[{i}] was neither prefetched nor readable from the EHR's "
-                    "FHIR server", expression=f"context.{field}[{i}]")
-            orders.append(Order(i, resource, f"context.{field}[{i}]"))
+        named = [Order(i, await _request(ref, f"context.{field}[{i}]", data),
+                       f"context.{field}[{i}]")
+                 for i, ref in enumerate(elements(context.get(field)))]
     if service.selections is not None:
         wanted = set(elements(context.get(service.selections)))
-        orders = [o for o in orders if o.reference in wanted]
-    return [await _fulfilled(order, data) for order in orders]
+        named = [o for o in named if o.reference in wanted]
+    orders: list[Order] = []
+    seen: set[str] = set()
+    for order in named:
+        for found in await _fulfilled(order, data):
+            if found.reference is not None and found.reference in seen:
+                continue
+            if found.reference is not None:
+                seen.add(found.reference)
+            orders.append(replace(found, index=len(orders)))
+    return orders
 
 
-async def _fulfilled(order: Order, data: RequestData) -> Order:
-    for ref in fulfilled_requests(order.resource):
-        target = await data.resolve(ref, order.resource)
-        rtype = target.get("resourceType") if target is not None else None
-        if target is not None and rtype in ORDER_TYPES and rtype != order.resource_type:
-            return Order(order.index, target, f"{order.path}.basedOn", via=order.resource)
-    return order
+def _no_conflicting_ids(orders: list[Order]) -> None:
+    """Two different resources under one ``Type/id`` cannot both receive coverage information
+    (the EHR applies an update by id): which one the clinician means cannot be told."""
+    first: dict[str, Order] = {}
+    for order in orders:
+        if order.reference is None:
+            continue
+        other = first.setdefault(order.reference, order)
+        if other is not order and other.resource != order.resource:
+            raise BadRequest(f"{order.path} and {other.path} are different resources with the "
+                             f"same id {order.reference}", expression=order.path)
+
+
+async def _request(reference: str, where: str, data: RequestData,
+                   within: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The CRD request a reference names, from the request or the EHR's FHIR server."""
+    rtype, relative = _parsed(reference, where, data)
+    resource = data.index.exact(reference) if "://" in reference else None
+    if resource is None:
+        resource = await data.resolve(relative, within)
+    if resource is None or resource.get("resourceType") != rtype:
+        # CDS Hooks 2.0 §Prefetch: 412 when data we cannot do without is neither prefetched nor
+        # obtainable (CRD §found-32).
+        raise PreconditionFailed(f"{where} ({relative}) was neither prefetched nor readable from "
+                                 "the EHR's FHIR server", expression=where)
+    return resource
+
+
+def _parsed(reference: str, where: str, data: RequestData) -> tuple[str, str]:
+    """(type, ``Type/id``) of a reference to a CRD request. An absolute one must be on the
+    EHR's FHIR server, or be the full URL of a resource the request carries: read as the FHIR
+    server's ``Type/id`` otherwise, another server's order would be decided as a different one."""
+    parsed = request_reference(reference)
+    if parsed is None:
+        raise BadRequest(f"{where} must reference a CRD request ("
+                         f"{', '.join(t for t in ORDER_TYPES if t != 'Appointment')}) as "
+                         "Type/id", expression=where)
+    if "://" in reference and data.index.exact(reference) is None \
+            and not _on_server(reference, parsed[1], data.server):
+        raise BadRequest(f"{where} names a resource on another server than fhirServer",
+                         expression=where)
+    return parsed
+
+
+def _on_server(reference: str, relative: str, server: str | None) -> bool:
+    if server is None:
+        return False
+    here = f"{server.rstrip('/')}/{relative}"
+    return reference == here or reference.startswith(f"{here}/_history/")
+
+
+async def _fulfilled(order: Order, data: RequestData) -> list[Order]:
+    """The requests an Appointment is booked for, each an order reached through it; the
+    resource itself when it carries out nothing, or nothing that can be read (then noted, so
+    that no one is told no policy applies to a request nobody could look at)."""
+    found, unread = [], []
+    for j, ref in enumerate(fulfilled_requests(order.resource)):
+        parsed = request_reference(ref)
+        if parsed is None:
+            continue  # basedOn something that is not a CRD request: not ours to assert on
+        if "://" in ref and data.index.exact(ref) is None \
+                and not _on_server(ref, parsed[1], data.server):
+            unread.append(parsed[1])  # on another server: not ours to read as the EHR's
+            continue
+        target = data.index.exact(ref) if "://" in ref else None
+        target = target or await data.resolve(parsed[1], order.resource)
+        if target is None or target.get("resourceType") != parsed[0]:
+            unread.append(parsed[1])
+            continue
+        found.append(Order(order.index, target, f"{order.path}.basedOn[{j}]", via=order.resource))
+    return found or [replace(order, unread=tuple(unread))]

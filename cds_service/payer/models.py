@@ -56,8 +56,9 @@ class Assertion(_Strict):
             raise ValueError("q2: a not-covered assertion cannot have pa_needed")
         if "conditional" in (self.covered, self.pa_needed) and not self.info_needed:
             raise ValueError("q3: a conditional assertion needs info_needed")
-        if "OTH" in self.info_needed and self.reason is None:
-            raise ValueError("q6: info_needed OTH needs a reason")
+        if {"OTH", "detail-code"} & set(self.info_needed) and self.reason is None:
+            # detail-code is 2.2 only: 2.1 clients get OTH in its place, which q6 ties to a reason.
+            raise ValueError("q6: info_needed OTH (or detail-code) needs a reason")
         if "indeterminate" in (self.covered, self.pa_needed) and self.reason is None:
             raise ValueError("q9: an indeterminate assertion needs a reason")
         return self
@@ -73,6 +74,9 @@ class PayerConfig(_Strict):
     unknown_plan_reason: str = Field(min_length=1)
     """Reason text of the ``indeterminate`` assertion on a matched order when the member's
     line of business cannot be told from the Coverage."""
+    unreadable_order_reason: str = Field(min_length=1)
+    """Reason of the ``indeterminate`` assertion on an order whose product or request could not
+    be read (a MedicationRequest's Medication, the request an Appointment is booked for)."""
     member_without_coverage: Literal["error", "card"] = "error"
     """No active Coverage: 400 (Da Vinci CRD 2.2 hooks.md, error handling), or the older
     informational card with what the policy says for every line of business."""

@@ -57,8 +57,13 @@ def detail(f: Finding) -> str:
         parts += [f"**{md.escape(headline)}** {md.escape(title)}, {md.escape(det.heading)}:",
                   md.quote(det.statement.quote)]
     else:
-        why = ("The member's plan type could not be determined from their coverage."
-               if f.coverage_found else "No active coverage was found for this member.")
+        if f.member_line is not None:
+            why = (f"The policy states no determination for this member's plan "
+                   f"({f.member_line.name}).")
+        elif f.coverage_found:
+            why = "The member's plan type could not be determined from their coverage."
+        else:
+            why = "No active coverage was found for this member."
         parts.append(f"**{why}** {md.escape(title)}:")
         for _, d in f.policy_lines:
             parts += [f"*{md.escape(d.heading)}*", md.quote(d.statement.quote)]

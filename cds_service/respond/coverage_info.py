@@ -91,11 +91,10 @@ def coverage_information(a: Assertion, *, assertion_id: str, today: date,
 def already_asserted(resource: dict[str, Any], new: dict[str, Any]) -> bool:
     """The order already carries this assertion for this coverage, made on an earlier call:
     nothing new to say (CRD 2.2 §resp-29, §resp-35), so no action is sent."""
-    earlier = [ext for ext in _ours(resource) if _coverage_of(ext) == _coverage_of(new)]
-    if not earlier:  # most orders: no assertion of ours yet
-        return False
-    wanted = _comparable(new)
-    return any(_comparable(ext) == wanted for ext in earlier)
+    same_coverage = [ext for ext in _ours(resource) if _coverage_of(ext) == _coverage_of(new)]
+    # Exactly ours: a second, different assertion for the same Coverage beside it (stale, or
+    # not ours) must be replaced, not left standing with ours.
+    return len(same_coverage) == 1 and _comparable(same_coverage[0]) == _comparable(new)
 
 
 def build_action(a: Assertion, *, extension: dict[str, Any], payer: str) -> Action:

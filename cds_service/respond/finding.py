@@ -27,6 +27,9 @@ class Finding:
     policy_url: str
     policy_lines: tuple[tuple[LineOfBusiness, Determination], ...]
     """Every line of business the policy decides for, in the payer file's order."""
+    member_line: LineOfBusiness | None = None
+    """The member's line of business when the coverage maps to one the policy does not decide
+    for (``line`` is then None)."""
     removable: tuple[str, str] | None = None
     """(reference, "Order" or "Appointment") of the draft the clinician may drop instead, when
     the hook is about drafts (order-select, order-sign, appointment-book)."""

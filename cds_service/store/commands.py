@@ -76,8 +76,9 @@ def _since(value: str) -> datetime:
 
 
 def _positive(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"a whole number of days, at least 1: {value!r}")
+    # At most 100 years: further back than any date there is to compare with.
+    if not value.isdigit() or not 1 <= int(value) <= 36500:
+        raise argparse.ArgumentTypeError(f"a whole number of days, 1 to 36500: {value!r}")
     return int(value)
 
 

@@ -110,3 +110,16 @@ def test_the_log_of_any_refusal_names_its_category(
     [line] = [r for r in caplog.records if r.getMessage().startswith("authentication failed")]
     assert line.__dict__["category"] == category
     assert "expected_aud" not in line.__dict__
+
+
+def test_free_text_in_a_refused_token_reaches_the_log_only_as_a_digest(
+        service: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    # An identifier-like iss is shown (the integrator must see which one was refused); free
+    # text, which could be anything a caller typed, is not (issue 12: no caller text in logs).
+    stranger = EHR(iss="Maren Brightwater SSN 123-45-6789")
+    with caplog.at_level("WARNING", logger="cds_service.api"):
+        service.post(SIGN, json=example(), headers=stranger.auth())
+        service.post(SIGN, json=example(), headers=EHR(iss="https://stranger.example").auth())
+    logged = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert "Brightwater" not in logged and "123-45-6789" not in logged
+    assert "sha256:" in logged and "https://stranger.example" in logged

@@ -267,6 +267,17 @@ def coverage_information_problems(action: dict[str, Any], version: str = "2.2") 
 
 # -- our answer to one request -----------------------------------------------------------------
 
+def answer_problems(action: dict[str, Any], request: dict[str, Any],
+                    version: str = "2.2") -> list[str]:
+    """``coverage_information_problems`` of our action, less the resource problems the order
+    already had as the EHR sent it: the update echoes the order unchanged (§resp-37), the EHR's
+    local elements included, so those are the EHR's, not ours."""
+    resource = action.get("resource") or {}
+    sent = draft_order(request, resource.get("resourceType"), resource.get("id"))
+    theirs = set(resource_problems(sent)) if sent is not None else set()
+    return [p for p in coverage_information_problems(action, version) if p not in theirs]
+
+
 def _without_coverage_information(resource: dict[str, Any]) -> dict[str, Any]:
     copy = {k: v for k, v in resource.items() if k != "extension"}
     kept = [e for e in resource.get("extension") or () if e.get("url") != COVERAGE_INFORMATION]
@@ -308,9 +319,9 @@ def ordered_cpt_codes(order: dict[str, Any]) -> set[str]:
 
 
 def as_fhir_reads_it(resource: dict[str, Any]) -> dict[str, Any]:
-    """The resource as FHIR R4 defines it: an empty array, an empty object or a null is the same
-    as absent (FHIR JSON forbids them), and an element R4 does not define is no part of it. A
-    server echoing the draft order (CRD §resp-37) may drop those and change nothing else."""
+    """The resource as FHIR JSON means it: an empty array, an empty object or a null is the same
+    as absent (FHIR JSON forbids them). A server echoing the draft order (CRD §resp-37) may drop
+    those and change nothing else; the EHR's own local elements go back to it untouched."""
     def prune(value: Any) -> Any:
         if isinstance(value, dict):
             items = {k: prune(v) for k, v in value.items()}
@@ -318,22 +329,7 @@ def as_fhir_reads_it(resource: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, list):
             return [v for v in map(prune, value) if v not in (None, [], {})]
         return value
-    current = prune(resource)
-    model = get_fhir_model_class(current["resourceType"])
-    for _ in range(3):
-        try:
-            model.model_validate(current)
-            break
-        except ValidationError as exc:
-            unknown = [e["loc"] for e in exc.errors() if e["type"] == "extra_forbidden"]
-            if not unknown:
-                break
-            for loc in unknown:
-                parent: Any = current
-                for part in loc[:-1]:
-                    parent = parent[part]
-                parent.pop(loc[-1], None)
-    return current
+    return dict(prune(resource))
 
 
 def request_problems(action: dict[str, Any], request: dict[str, Any],

@@ -4,8 +4,10 @@ for a normal call (authentication on, production rules, records on)."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
+import httpx2
 import pytest
 
 from tests.auth.ehr import EHR, FHIR_TOKEN, with_fhir_access
@@ -42,3 +44,38 @@ def test_a_normal_call_is_logged_as_json_without_patient_data_or_tokens(tmp_path
     }
     output = served.output()
     assert [what for what, value in never.items() if value in output] == []
+
+
+def test_bad_input_carrying_patient_data_leaves_none_of_it_in_the_log(tmp_path: Path) -> None:
+    """The bad-input cases of tests/test_log_privacy.py that reach the server's own layers too
+    (a malformed request line, a head over the limit), against the real process: every line it
+    writes is free of the example patient's name, birth date and MRN."""
+    ehr = EHR()
+    body = sign_request()
+    patient = body["prefetch"]["patient"]
+    name, born = patient["name"][0]["family"], patient["birthDate"]
+    mrn = patient["identifier"][0]["value"]
+    order = body["context"]["draftOrders"]["entry"][0]["resource"]
+    order[name] = {"birthDate": born, "mrn": mrn}  # an unknown element, named after the patient
+    order["status"] = mrn
+    body["hookInstance"] = f"{name}-{mrn}"
+    odd_server = with_fhir_access(sign_request(), server=f"https://ehr.example.org/{name}/{mrn}")
+    del odd_server["prefetch"]["coverage"]
+    with serving(production(tmp_path, ehr), tmp_path) as served:
+        assert call(served, ehr.token(), body).status_code == 400
+        assert call(served, ehr.token(), odd_server).status_code == 412
+        wrong = httpx2.post(f"{served.base}/cds-services/{name}-{born}", json=sign_request(),
+                            headers={"Authorization": f"Bearer {ehr.token()}"}, timeout=10)
+        assert wrong.status_code == 404
+        for raw in (f"GET /{name} {born} HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
+                    f"GET /healthz HTTP/1.1\r\nHost: x\r\nX-{name}: {mrn}".encode()
+                    + b"a" * 65536):
+            with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
+                sock.sendall(raw)
+                assert sock.recv(65536).split(b" ")[1] in (b"400", b"431")
+        assert call(served, ehr.token()).status_code == 200
+
+    output = served.output()
+    assert [what for what, value in {"family name": name, "birth date": born, "MRN": mrn}.items()
+            if value in output] == []
+    assert any(e["message"] == "request refused" for e in served.log_lines())

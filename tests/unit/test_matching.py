@@ -130,3 +130,18 @@ def test_code_ref_descendants_only_when_asked() -> None:
     assert CodeRef(system=ICD, code="C18", descendants=True).matches(ICD, "C18.9")
     assert not CodeRef(system=ICD, code="C18").matches(ICD, "C18.9")
     assert CodeRef(system=ICD, code="C18").matches(ICD, "c18")
+
+
+def test_a_payer_file_assertion_that_2_1_would_turn_into_oth_needs_a_reason() -> None:
+    # detail-code is 2.2 only; 2.1 clients get OTH in its place, and q6 ties OTH to a reason.
+    from pydantic import ValidationError
+
+    from cds_service.payer.models import Assertion
+    with pytest.raises(ValidationError, match="q6"):
+        Assertion.model_validate({"covered": "conditional", "info_needed": ["detail-code"]})
+    with pytest.raises(ValidationError, match="q9"):
+        Assertion.model_validate({"covered": "indeterminate"})
+    with pytest.raises(ValidationError, match="q2"):
+        Assertion.model_validate({"covered": "not-covered", "pa_needed": "no-auth"})
+    with pytest.raises(ValidationError, match="q3"):
+        Assertion.model_validate({"covered": "conditional"})

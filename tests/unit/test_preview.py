@@ -98,6 +98,7 @@ def test_a_payer_with_identifiers_and_a_class_only_line_still_gets_every_card(
         knowledge: Knowledge) -> None:
     payer = PayerConfig.model_validate({
         "schema": 1, "name": "Example payer", "unknown_plan_reason": "Plan unknown.",
+        "unreadable_order_reason": "Order unreadable.",
         "unmatched_orders": {"covered": "indeterminate", "reason": "No policy applies."},
         "identifiers": [{"system": "http://hl7.org/fhir/sid/us-naic", "value": "00000"}],
         "lines_of_business": [

@@ -1,0 +1,50 @@
+"""Upper bounds on what one request may ask us to resolve (pure).
+
+Every look-up over a request's resources is by index (``fhir.references``), so the work of a call
+grows with its size; these bounds keep that size, in the elements that cost the most (contained
+resources are validated with the order that holds them, references are resolved one by one),
+within what any real order needs, and answer a clear 400 beyond it rather than spending the
+worker's time on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cds_service.errors import BadRequest, Issue
+
+
+class TooCostly(BadRequest):
+    issue_code = "too-costly"
+
+
+def check_bounds(body: dict[str, Any], max_contained: int, max_references: int) -> None:
+    """Count every ``contained`` resource and every ``reference`` anywhere in the request (draft
+    orders, prefetch, extensions alike), level by level over containers only."""
+    contained = references = 0
+    level: list[Any] = [body]
+    while level:
+        below: list[Any] = []
+        for item in level:
+            if type(item) is dict:
+                inner = item.get("contained")
+                if type(inner) is list:
+                    contained += len(inner)
+                if type(item.get("reference")) is str:
+                    references += 1
+                children: Any = item.values()
+            else:
+                children = item
+            for child in children:
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        level = below
+    issues = []
+    if contained > max_contained:
+        issues.append(Issue("too-costly", f"the request carries {contained} contained resources; "
+                                          f"at most {max_contained} are accepted"))
+    if references > max_references:
+        issues.append(Issue("too-costly", f"the request carries {references} references; "
+                                          f"at most {max_references} are accepted"))
+    if issues:
+        raise TooCostly("request too large to evaluate", issues=issues)
