@@ -33,10 +33,10 @@ from sqlalchemy.engine import make_url
 from cds_service.runtime import Runtime
 from cds_service.store.db import Database
 from tests.auth.ehr import EHR, example, serve, settings_for, write_trust
-from tests.ops.test_health import Relay
+from tests.ops.test_health import Relay, relay
 from tests.store.databases import postgres_url
 
-__all__ = ["postgres_url"]  # the fixture, for the frozen-server case
+__all__ = ["postgres_url", "relay"]  # the fixtures, for the frozen-server case
 
 SIGN = "/cds-services/crd-order-sign"
 BOUNDS = {"database_commit_timeout_seconds": 1.0, "readiness_timeout_seconds": 0.5,
@@ -141,10 +141,10 @@ def start(tmp_path: Path, ehr: EHR) -> Iterator[Callable[..., TestClient]]:
         context.__exit__(None, None, None)
 
 
-def test_a_read_only_database_answers_503_and_not_ready_until_it_is_writable_again(
-        start: Callable[..., TestClient], migrated_url: str, ehr: EHR) -> None:
-    service = start(migrated_url)
-    outage = Outage(service.app.state.runtime, "read-only")  # type: ignore[attr-defined]
+def outage_then_recovery(service: TestClient, ehr: EHR, kind: str) -> None:
+    """Answered, then 503 and not ready during the outage, then ready and answered again with no
+    restart."""
+    outage = Outage(service.app.state.runtime, kind)  # type: ignore[attr-defined]
     assert call(service, ehr).status_code == 200
 
     outage.on = True
@@ -154,6 +154,12 @@ def test_a_read_only_database_answers_503_and_not_ready_until_it_is_writable_aga
     outage.on = False
     assert readiness(service).status_code == 200
     assert call(service, ehr).status_code == 200
+
+
+def test_a_read_only_database_answers_503_and_not_ready_until_it_is_writable_again(
+        start: Callable[..., TestClient], migrated_url: str, ehr: EHR) -> None:
+    service = start(migrated_url)
+    outage_then_recovery(service, ehr, "read-only")
 
 
 def test_a_full_disk_answers_503_and_not_ready_until_there_is_room_again(
@@ -161,16 +167,7 @@ def test_a_full_disk_answers_503_and_not_ready_until_there_is_room_again(
     url = f"sqlite:///{tmp_path / 'records.db'}"
     Database(url).upgrade()
     service = start(url)
-    outage = Outage(service.app.state.runtime, "disk full")  # type: ignore[attr-defined]
-    assert call(service, ehr).status_code == 200
-
-    outage.on = True
-    assert_unavailable(call(service, ehr))
-    assert_not_ready(service)
-
-    outage.on = False
-    assert readiness(service).status_code == 200
-    assert call(service, ehr).status_code == 200
+    outage_then_recovery(service, ehr, "disk full")
 
 
 @contextmanager
@@ -203,17 +200,6 @@ def test_a_database_locked_by_another_session_answers_503_after_the_statement_ti
     with locked(migrated_url):
         assert_unavailable(call(service, ehr))
     assert call(service, ehr).status_code == 200
-
-
-@pytest.fixture
-def relay(postgres_url: str) -> Iterator[Relay]:
-    url = make_url(postgres_url)
-    relay = Relay((url.host or "127.0.0.1", url.port or 5432))
-    relay.restore()
-    try:
-        yield relay
-    finally:
-        relay.close()
 
 
 @pytest.mark.postgres
