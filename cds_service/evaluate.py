@@ -119,8 +119,7 @@ class Evaluator:
         data = RequestData(context=request.context,
                            entries=bundle_entries(service, request.context),
                            prefetch=request.prefetch, templates=service.prefetch,
-                           fetcher=fetcher)
-        data.server = request.fhir_server
+                           fetcher=fetcher, server=request.fhir_server)
         orders = await orders_in_scope(service, request.context, data)
         matches: dict[int, tuple[Policy, ProcedureCode]] = {}
         for i, order in enumerate(orders):

@@ -45,9 +45,9 @@ def next_link(bundle: dict[str, Any]) -> str | None:
 class RequestData:
     def __init__(self, *, context: dict[str, Any], entries: list[dict[str, Any]],
                  prefetch: dict[str, Any] | None, templates: dict[str, str],
-                 fetcher: Fetcher | None) -> None:
+                 fetcher: Fetcher | None, server: str | None = None) -> None:
         self.context = context
-        self.server: str | None = None
+        self.server = server
         """The EHR's FHIR server base (``fhirServer``): absolute references elsewhere are not
         read as if they were its resources."""
         self.prefetch = prefetch

@@ -69,35 +69,44 @@ def _no_conflicting_ids(orders: list[Order]) -> None:
                              f"same id {order.reference}", expression=order.path)
 
 
-async def _request(reference: str, where: str, data: RequestData,
-                   within: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The CRD request a reference names, from the request or the EHR's FHIR server."""
-    rtype, relative = _parsed(reference, where, data)
-    resource = data.index.exact(reference) if "://" in reference else None
+class _Elsewhere(Exception):
+    """An absolute reference to another server than ``fhirServer``."""
+
+
+async def _lookup(reference: str, rtype: str, relative: str, data: RequestData,
+                  within: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The CRD request a parsed reference names, from the request or the EHR's FHIR server;
+    None when neither has it. An absolute reference must be the full URL of a resource the
+    request carries, or be on the EHR's FHIR server: read there as ``Type/id`` otherwise,
+    another server's order would be decided as a different one (raises ``_Elsewhere``)."""
+    resource = None
+    if "://" in reference:
+        resource = data.index.exact(reference)
+        if resource is None and not _on_server(reference, relative, data.server):
+            raise _Elsewhere
     if resource is None:
         resource = await data.resolve(relative, within)
-    if resource is None or resource.get("resourceType") != rtype:
-        # CDS Hooks 2.0 §Prefetch: 412 when data we cannot do without is neither prefetched nor
-        # obtainable (CRD §found-32).
-        raise PreconditionFailed(f"{where} ({relative}) was neither prefetched nor readable from "
-                                 "the EHR's FHIR server", expression=where)
-    return resource
+    return resource if resource is not None and resource.get("resourceType") == rtype else None
 
 
-def _parsed(reference: str, where: str, data: RequestData) -> tuple[str, str]:
-    """(type, ``Type/id``) of a reference to a CRD request. An absolute one must be on the
-    EHR's FHIR server, or be the full URL of a resource the request carries: read as the FHIR
-    server's ``Type/id`` otherwise, another server's order would be decided as a different one."""
+async def _request(reference: str, where: str, data: RequestData) -> dict[str, Any]:
+    """A dispatched order: the call is about it, so not having it is an error."""
     parsed = request_reference(reference)
     if parsed is None:
         raise BadRequest(f"{where} must reference a CRD request ("
                          f"{', '.join(t for t in ORDER_TYPES if t != 'Appointment')}) as "
                          "Type/id", expression=where)
-    if "://" in reference and data.index.exact(reference) is None \
-            and not _on_server(reference, parsed[1], data.server):
+    try:
+        resource = await _lookup(reference, *parsed, data, None)
+    except _Elsewhere:
         raise BadRequest(f"{where} names a resource on another server than fhirServer",
-                         expression=where)
-    return parsed
+                         expression=where) from None
+    if resource is None:
+        # CDS Hooks 2.0 §Prefetch: 412 when data we cannot do without is neither prefetched nor
+        # obtainable (CRD §found-32).
+        raise PreconditionFailed(f"{where} ({parsed[1]}) was neither prefetched nor readable "
+                                 "from the EHR's FHIR server", expression=where)
+    return resource
 
 
 def _on_server(reference: str, relative: str, server: str | None) -> bool:
@@ -116,13 +125,11 @@ async def _fulfilled(order: Order, data: RequestData) -> list[Order]:
         parsed = request_reference(ref)
         if parsed is None:
             continue  # basedOn something that is not a CRD request: not ours to assert on
-        if "://" in ref and data.index.exact(ref) is None \
-                and not _on_server(ref, parsed[1], data.server):
-            unread.append(parsed[1])  # on another server: not ours to read as the EHR's
-            continue
-        target = data.index.exact(ref) if "://" in ref else None
-        target = target or await data.resolve(parsed[1], order.resource)
-        if target is None or target.get("resourceType") != parsed[0]:
+        try:
+            target = await _lookup(ref, *parsed, data, order.resource)
+        except _Elsewhere:
+            target = None  # on another server: not ours to read as the EHR's
+        if target is None:
             unread.append(parsed[1])
             continue
         found.append(Order(order.index, target, f"{order.path}.basedOn[{j}]", via=order.resource))
