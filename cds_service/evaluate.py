@@ -121,34 +121,10 @@ class Evaluator:
                            prefetch=request.prefetch, templates=service.prefetch,
                            fetcher=fetcher, server=request.fhir_server)
         orders = await orders_in_scope(service, request.context, data)
-        matches: dict[int, tuple[Policy, ProcedureCode]] = {}
-        for i, order in enumerate(orders):
-            codes, unread = await self.codes(order, data)
-            if unread:
-                orders[i] = order = replace(order, unread=(*order.unread, *unread))
-            found = self.match(codes)
-            if found is not None:
-                matches[order.index] = found
+        matches = await self.match_orders(orders, data)
         empty = HookResponse(cards=[], system_actions=[] if service.primary else None)
         evaluation = Evaluation(empty, orders, options=options)
-        patient_id = str(request.context.get("patientId", ""))
-        for order in orders:
-            if order.index in matches and any(
-                    other_patients(r, patient_id) for r in (order.resource, order.via) if r):
-                # A determination on this member's Coverage for another patient's order would
-                # be false; the context names one patient (CDS Hooks 2.0 context.patientId).
-                # (Orders no policy matches are left alone: real clients' examples name other
-                # patients there, and what they are asserted says nothing about the member.)
-                raise BadRequest(f"{order.path} is an order for another patient than "
-                                 "context.patientId", expression=order.path)
-        for order in orders:
-            if order.index in matches:
-                # Lenient reading: elements R4 does not define are ignored (CRD 2.2 §found-33)
-                # and their paths go on the record. The order is echoed as the EHR sent it
-                # (§resp-37), its local elements included, less nulls and empty values.
-                reading = validate_resource(order.resource, order.path)
-                if reading.ignored:
-                    evaluation.ignored_elements[order.index] = reading.ignored
+        read_matched(evaluation, matches, str(request.context.get("patientId", "")))
         # In scope for coverage information: the CRD request types (the extension's context).
         asserted = [o for o in orders if o.index in matches
                     or (service.primary and options.coverage_info
@@ -184,6 +160,20 @@ class Evaluator:
         evaluation.fetched = data.fetched
         self.respond(evaluation, service)
         return evaluation
+
+    async def match_orders(self, orders: list[Order], data: RequestData,
+                           ) -> dict[int, tuple[Policy, ProcedureCode]]:
+        """The policy and code each order matches, by order index; orders whose product or
+        request could not be read are marked so (in ``orders``)."""
+        matches: dict[int, tuple[Policy, ProcedureCode]] = {}
+        for i, order in enumerate(orders):
+            codes, unread = await self.codes(order, data)
+            if unread:
+                orders[i] = order = replace(order, unread=(*order.unread, *unread))
+            found = self.match(codes)
+            if found is not None:
+                matches[order.index] = found
+        return matches
 
     async def codes(self, order: Order, data: RequestData,
                     ) -> tuple[list[tuple[str, str]], list[str]]:
@@ -348,6 +338,27 @@ class Evaluator:
                 evaluation.actions.append((a, action, assertion_id))
         evaluation.response = HookResponse(
             cards=cards, system_actions=actions if (actions or service.primary) else None)
+
+
+def read_matched(evaluation: Evaluation, matches: dict[int, tuple[Policy, ProcedureCode]],
+                 patient_id: str) -> None:
+    """Check the orders a policy matched before deciding on them."""
+    matched = [o for o in evaluation.orders if o.index in matches]
+    for order in matched:
+        if any(other_patients(r, patient_id) for r in (order.resource, order.via) if r):
+            # A determination on this member's Coverage for another patient's order would be
+            # false; the context names one patient (CDS Hooks 2.0 context.patientId). (Orders
+            # no policy matches are left alone: real clients' examples name other patients
+            # there, and what they are asserted says nothing about the member.)
+            raise BadRequest(f"{order.path} is an order for another patient than "
+                             "context.patientId", expression=order.path)
+    for order in matched:
+        # Lenient reading: elements R4 does not define are ignored (CRD 2.2 §found-33) and their
+        # paths go on the record. The order is echoed as the EHR sent it (§resp-37), its local
+        # elements included, less nulls and empty values.
+        reading = validate_resource(order.resource, order.path)
+        if reading.ignored:
+            evaluation.ignored_elements[order.index] = reading.ignored
 
 
 def _removable(order: Order) -> tuple[str, str] | None:
