@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from cds_service.fhir.coding import SYSTEM_LABELS, canonical_system
 from cds_service.policy.models import Indication, Policy
-from cds_service.preview import Preview, code_label
+from cds_service.preview import NO_COVERAGE, Preview, code_label
 
 
 @dataclass(frozen=True)
@@ -90,4 +90,5 @@ def preview_page(policy: Policy, previews: list[Preview], *, payer: str, index_u
         sections.setdefault(code_label(item.scenario.code), []).append(item)
     return render("preview.html", p=policy, sections=sections, payer=payer, index_url=index_url,
                   policy_url=policy_url, card_count=sum(len(x.cards) for x in previews),
-                  scenario_count=len(previews))
+                  scenario_count=len(previews),
+                  without_coverage=any(x.scenario.member == NO_COVERAGE for x in previews))
