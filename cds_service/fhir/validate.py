@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from cds_service.errors import BadRequest, Issue, json_path, plain_message
 from cds_service.fhir.clean import pruned
+from cds_service.fhir.defined import only_defined
 from cds_service.fhir.lenient import noted, without
 
 # Bindings are not enforced by fhir.resources; these two drive our answer, so check them here.
@@ -125,6 +126,8 @@ def ignored_in(resource: dict[str, Any]) -> tuple[str, ...]:
     (the member's Coverage, a reason's Condition): we read those by walking the JSON, so unknown
     elements are ignored anyway; this says which, for the decision record. Nothing else about
     the resource is judged here."""
+    if only_defined(resource):
+        return ()  # the common case, without the cost of validating (defined.py)
     rtype = resource.get("resourceType")
     try:
         model = _model(rtype, "resourceType")

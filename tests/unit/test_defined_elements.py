@@ -1,0 +1,98 @@
+"""``only_defined`` (the cheap walk ``ignored_in`` takes first) never says "nothing unknown" where
+validating with fhir.resources finds an unknown element: checked on every resource in the
+examples and the shared reference requests, and on copies of them with an unknown key or a
+wrong shape put at random places."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from cds_service.fhir.clean import pruned
+from cds_service.fhir.defined import only_defined
+from cds_service.fhir.validate import _model, ignored_in
+from tests.support import EXAMPLES, REFERENCE, example_resource
+
+
+def _resources(value: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(value, dict):
+        if isinstance(value.get("resourceType"), str):
+            yield value
+        for item in value.values():
+            yield from _resources(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _resources(item)
+
+
+def _all_resources() -> list[dict[str, Any]]:
+    found = []
+    for path in sorted([*EXAMPLES.rglob("*.json"), *REFERENCE.rglob("*.json")]):
+        found += _resources(json.loads(path.read_text()))
+    return found
+
+
+def _unknown_by_validating(resource: dict[str, Any]) -> list[Any]:
+    try:
+        _model(resource.get("resourceType"), "resourceType").model_validate(pruned(resource))
+    except ValidationError as exc:
+        return [e["loc"] for e in exc.errors() if e["type"] == "extra_forbidden"]
+    return []
+
+
+def _places(value: Any) -> Iterator[Any]:
+    """Every object and array inside ``value``, ``value`` included."""
+    if isinstance(value, (dict, list)):
+        yield value
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _places(item)
+
+
+def _mutated(resource: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    copied = copy.deepcopy(resource)
+    place = rng.choice(list(_places(copied)))
+    oddity = rng.choice([{"localFlag": True}, "text", 3, [{"x": 1}], {"coding": "x"}, None])
+    if isinstance(place, dict):
+        key = rng.choice([*place, "ehrLocal", "_status", "resource_type", "class_fhir"])
+        place[key] = oddity
+    elif place:
+        place[rng.randrange(len(place))] = oddity
+    return copied
+
+
+RESOURCES = _all_resources()
+
+
+def test_the_examples_hold_resources_of_many_types() -> None:
+    assert len({r["resourceType"] for r in RESOURCES}) >= 8 and len(RESOURCES) > 100
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_walk_never_clears_a_resource_the_validator_finds_unknown_elements_in(
+        seed: int) -> None:
+    rng = random.Random(seed)
+    cleared = 0
+    for resource in RESOURCES:
+        for candidate in (resource, *(_mutated(resource, rng) for _ in range(3))):
+            try:
+                unknown = _unknown_by_validating(candidate)
+            except Exception:  # shapes fhir.resources itself cannot read (KeyError, ...)
+                continue
+            if only_defined(candidate):
+                cleared += 1
+                assert unknown == [], candidate
+    assert cleared > len(RESOURCES)  # the walk does clear most: it is not always "not sure"
+
+
+def test_a_coverage_with_a_local_element_is_still_reported_by_path() -> None:
+    coverage = example_resource("Coverage-cov-medicare-advantage")
+    assert only_defined(coverage) and ignored_in(coverage) == ()
+    coverage["class"][0]["ehrLocalPlanTier"] = "gold"
+    assert not only_defined(coverage)
+    assert ignored_in(coverage) == ("Coverage.class[0].ehrLocalPlanTier",)
