@@ -3,10 +3,16 @@ jobs that queued while the previous transaction committed.
 
 With one transaction per hook call, concurrent calls queue for SQLite's single writer (or for
 pool connections on PostgreSQL) and each pays its own commit and disk flush. Here N calls that
-arrive together share one transaction and one flush. A job that fails undoes the batch, which is
-then retried job by job, so it fails alone (a replayed jti is not a failure: its insert does
-nothing ``ON CONFLICT``, and the job answers False). A job's caller is answered only after the
-commit that contains it: durability is unchanged.
+arrive together share one transaction and one flush. "Together" is decided on the event loop:
+the jobs handed over during one turn of the loop reach the writer as one batch, at the next
+turn. Handed over one by one, a job woke the writer at once (the next call's signature check
+lets other threads run), which on a busy core committed it alone: 1.15 jobs a transaction at 8
+connections (bench/). A call made alone waits for nothing but the end of the turn.
+
+A job that fails undoes the batch, which is then retried job by job, so it fails alone (a
+replayed jti is not a failure: its insert does nothing ``ON CONFLICT``, and the job answers
+False). A job's caller is answered only after the commit that contains it: durability is
+unchanged.
 
 Every wait is bounded (``timeout``, CDS_DATABASE_COMMIT_TIMEOUT_SECONDS): a caller whose job has
 not committed in time gets ``ServiceUnavailable`` (503) and its job is dropped if it has not run,
@@ -62,7 +68,9 @@ class BatchWriter:
         self.db = db
         self.max_batch = max_batch
         self.timeout = timeout
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
+        self._handed: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        """Jobs handed over during the current turn of each event loop (usually one loop)."""
         self._thread: threading.Thread | None = None
         self._busy_since: float | None = None
         """time.monotonic() when the open transaction began (None between transactions)."""
@@ -100,7 +108,10 @@ class BatchWriter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         item = _Job(job, future, loop, early)
-        self._queue.put(item)
+        handed = self._handed.setdefault(loop, [])
+        if not handed:
+            loop.call_soon(self._pass_on, loop)
+        handed.append(item)
         try:
             return await asyncio.wait_for(future, bound)
         except TimeoutError:
@@ -112,6 +123,11 @@ class BatchWriter:
                 metrics.RECORDS_NOT_WRITTEN.labels(what, "error").inc()
                 raise
             raise self._unavailable(what, label) from None
+
+    def _pass_on(self, loop: asyncio.AbstractEventLoop) -> None:
+        jobs = self._handed.pop(loop, None)
+        if jobs:
+            self._queue.put(jobs)
 
     def _unavailable(self, what: str, why: str) -> ServiceUnavailable:
         reason = why if why in ("timeout", "stalled") else "unavailable"
@@ -128,16 +144,16 @@ class BatchWriter:
             first = self._queue.get()
             if first is None:
                 break
-            batch = [first]
+            batch = first
             while len(batch) < self.max_batch:
                 try:
-                    item = self._queue.get_nowait()
+                    jobs = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is None:
+                if jobs is None:
                     stopping = True
                     break
-                batch.append(item)
+                batch += jobs
             self._commit(batch)
 
     def _commit(self, batch: list[_Job]) -> None:

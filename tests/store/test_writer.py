@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, event, func, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from cds_service.errors import ServiceUnavailable
@@ -45,6 +46,31 @@ def test_jobs_arriving_together_commit_together_and_a_bad_one_fails_alone(db: Da
     assert len(failures) == 1
     assert sorted(r for r in results if isinstance(r, str)) == sorted(f"k{i}" for i in range(20))
     assert count(db) == 20
+
+
+def test_jobs_handed_over_in_one_turn_of_the_event_loop_share_one_commit(db: Database) -> None:
+    # Concurrent hook calls that reach their record in the same turn of the loop must not each
+    # pay a commit and a disk flush: they reach the writer together.
+    commits = [0]
+    event.listen(db.engine, "commit", lambda conn: commits.__setitem__(0, commits[0] + 1))
+    writer = BatchWriter(db)
+    writer.start()
+    try:
+        async def call(key: str) -> str:
+            # A call's own work lets other threads run (OpenSSL verifying its signature does):
+            # the writer could take the previous call's job alone, in the middle of the turn.
+            time.sleep(0.01)
+            return await writer.run(add(key))
+
+        async def main() -> list[Any]:
+            together = await asyncio.gather(*(call(f"t{i}") for i in range(8)))
+            alone = await writer.run(add("later"))
+            return [*together, alone]
+
+        assert asyncio.run(main()) == [*(f"t{i}" for i in range(8)), "later"]
+    finally:
+        writer.stop()
+    assert commits[0] == 2 and count(db) == 9
 
 
 def test_stop_commits_what_is_queued(db: Database) -> None:
