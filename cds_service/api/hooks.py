@@ -37,9 +37,10 @@ async def call_hook(service_id: str, request: Request) -> JSONResponse:
     client = await rt.authenticate_call(request.headers.get("authorization"), audience)
     hook_request: HookRequest | None = None
     try:
-        body = await read_json(request, max_bytes=rt.settings.max_body_bytes,
-                               max_depth=rt.settings.max_json_depth)
-        check_bounds(body, rt.settings.max_contained_resources, rt.settings.max_references)
+        body = await read_json(request, max_bytes=rt.settings.max_body_bytes, max_depth=None)
+        check_bounds(body, max_depth=rt.settings.max_json_depth,
+                     max_contained=rt.settings.max_contained_resources,
+                     max_references=rt.settings.max_references)
         hook_request = parse_request(body)
         hook_instance.set(hook_request.hook_instance)
         if hook_request.hook != service.hook:
