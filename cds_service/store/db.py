@@ -3,8 +3,9 @@
 Two back-ends, chosen by ``CDS_DATABASE_URL``:
 
 - SQLite (the default, ``sqlite:///var/cds-service.db``): one embedded file for a single host.
-  WAL journal so readers never block the writer; ``synchronous=FULL`` so a commit is on disk
-  before the hook call is answered (WAL's usual NORMAL may lose the last commits on power loss);
+  WAL journal so readers never block the writer, checkpointed by a thread of its own
+  (``checkpoint.py``); ``synchronous=FULL`` so a commit is on disk before the hook call is
+  answered (WAL's usual NORMAL may lose the last commits on power loss);
   every write transaction starts with ``BEGIN IMMEDIATE`` so concurrent writers queue on the busy
   timeout instead of failing when a read lock cannot be upgraded.
 - PostgreSQL through psycopg 3 (``postgresql+psycopg://user:pw@host/db``) when several instances
@@ -46,6 +47,7 @@ logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_SECONDS = 10.0
+BACKSTOP_PAGES = 10_000
 POSTGRES_POOL_SIZE = 10
 """Connections per process; with several workers and instances, keep the sum under the
 server's max_connections (PostgreSQL's default is 100)."""
@@ -245,6 +247,9 @@ def _sqlite_engine(url: URL, timeouts: Timeouts) -> Engine:
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
+            # Checkpoints are the checkpoint thread's (checkpoint.py); a commit makes one only
+            # should the log ever grow past this many pages (about 40 MB).
+            cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
             cursor.close()

@@ -20,6 +20,7 @@ import anyio.to_thread
 from sqlalchemy import Connection
 
 from cds_service.errors import ServiceUnavailable
+from cds_service.store.checkpoint import Checkpointer
 from cds_service.store.clock import utcnow
 from cds_service.store.db import Database, Timeouts
 from cds_service.store.decisions import save_decision
@@ -44,6 +45,7 @@ class Records:
         self.commit_timeout = commit_timeout
         self.readiness_timeout = readiness_timeout
         self.writer = BatchWriter(self.db, timeout=commit_timeout)
+        self.checkpointer = Checkpointer(self.db)
         self.replay = DatabaseReplayStore(self.db, writer=self.writer)
 
     async def open(self) -> None:
@@ -57,9 +59,11 @@ class Records:
             self.db.dispose()
             raise
         self.writer.start()
+        self.checkpointer.start()
 
     async def close(self) -> None:
         def stop() -> None:
+            self.checkpointer.stop()
             self.writer.stop()
             self.db.dispose()
         await anyio.to_thread.run_sync(stop)

@@ -1,0 +1,67 @@
+"""SQLite's WAL checkpoints, kept off the path of the hook calls' commits.
+
+In WAL mode SQLite copies the log back into the database file (a checkpoint) when a commit
+leaves more than ``wal_autocheckpoint`` pages in the log, inside that commit: the hook calls
+waiting on it wait for hundreds of calls' pages to be copied and flushed. With the schema's rows
+for a 50-order call, commits took 0.8 ms at the median and 6.4 ms at p99 that way, 1.1 and 1.3 ms
+with the checkpoints made elsewhere (bench/). So a thread of the process checkpoints the log
+every ``interval`` seconds, ``PASSIVE`` (it never makes the writer or a reader wait), and
+commits checkpoint only past ``BACKSTOP_PAGES`` (``db.py``), should this thread ever fall
+behind or stop. PostgreSQL has nothing of the kind to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from cds_service.store.db import Database
+
+log = logging.getLogger("cds_service.store")
+INTERVAL_SECONDS = 0.5
+"""At 700 calls a second, about 5,000 log pages (20 MB) between checkpoints."""
+
+
+class Checkpointer:
+    def __init__(self, db: Database, interval: float = INTERVAL_SECONDS) -> None:
+        self.db = db
+        self.interval = interval
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None and self.db.is_sqlite:
+            self._stopping.clear()
+            self._thread = threading.Thread(target=self._loop, name="cds-wal-checkpoint",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._stopping.set()
+            self._thread.join()
+            self._thread = None
+
+    def checkpoint(self) -> tuple[int, int]:
+        """One PASSIVE checkpoint: (pages in the log, pages copied to the database file)."""
+        connection = self.db.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            _busy, logged, copied = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            cursor.close()
+        finally:
+            connection.close()
+        return int(logged), int(copied)
+
+    def _loop(self) -> None:
+        failing = False
+        while not self._stopping.wait(self.interval):
+            try:
+                self.checkpoint()
+            except Exception as exc:  # the backstop keeps the log bounded meanwhile
+                if not failing:
+                    log.warning("WAL checkpoint failed: %s", type(exc).__name__,
+                                extra={"database": self.db.describe()})
+                failing = True
+            else:
+                failing = False

@@ -1,0 +1,58 @@
+"""SQLite's log is copied into the database file by the checkpoint thread, not by the commits the
+hook calls wait on; the log stays bounded all the same."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from sqlalchemy import insert
+
+from cds_service.store.checkpoint import Checkpointer
+from cds_service.store.db import Database, prepare
+from cds_service.store.tables import jti_seen
+
+
+def _database(tmp_path: Path) -> tuple[Database, Path]:
+    path = tmp_path / "records.db"
+    prepare(f"sqlite:///{path}")
+    return Database(f"sqlite:///{path}"), path
+
+
+def _write(db: Database, count: int, prefix: str) -> None:
+    for i in range(count):
+        with db.write() as conn:
+            conn.execute(insert(jti_seen), {"digest": f"{prefix}{i:060d}", "expires_at": i})
+
+
+def test_commits_leave_their_pages_in_the_log_for_the_checkpoint_to_copy(tmp_path: Path) -> None:
+    db, path = _database(tmp_path)
+    try:
+        _write(db, 1, "warm")
+        Checkpointer(db).checkpoint()
+        size = path.stat().st_size
+        _write(db, 600, "k")  # over 1,000 pages of log: past SQLite's default threshold
+        assert path.stat().st_size == size  # no commit copied anything into the file
+        logged, copied = Checkpointer(db).checkpoint()
+        assert logged > 0 and copied == logged
+        assert path.stat().st_size > size
+    finally:
+        db.dispose()
+
+
+def test_the_checkpoint_thread_copies_the_log_on_its_own(tmp_path: Path) -> None:
+    db, path = _database(tmp_path)
+    checkpointer = Checkpointer(db, interval=0.05)
+    try:
+        _write(db, 1, "warm")
+        checkpointer.checkpoint()
+        size = path.stat().st_size
+        checkpointer.start()
+        _write(db, 200, "k")
+        deadline = time.monotonic() + 10
+        while path.stat().st_size == size and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert path.stat().st_size > size
+    finally:
+        checkpointer.stop()
+        db.dispose()
