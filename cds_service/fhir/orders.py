@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from cds_service.fhir.coding import codings, elements
@@ -195,7 +196,7 @@ class Order:
         value = self.resource.get("id")
         return value if isinstance(value, str) and value else None
 
-    @property
+    @cached_property
     def reference(self) -> str | None:
         return f"{self.resource_type}/{self.id}" if self.id else None
 
@@ -211,10 +212,20 @@ class Order:
 
     def codes(self) -> list[tuple[str, str]]:
         """The order's codes, then those of the resource it was reached through."""
+        return list(self._codes)
+
+    @cached_property
+    def _codes(self) -> tuple[tuple[str, str], ...]:
+        # Read for matching, the record and the card: once. (An Order is never changed, only
+        # replaced, and the resources it holds are the request's, read-only.)
         found = list(order_codes(self.resource))
         if self.via is not None:
             found += order_codes(self.via)
-        return list(dict.fromkeys(found))
+        return tuple(dict.fromkeys(found))
 
     def describe(self) -> str:
+        return self._description
+
+    @cached_property
+    def _description(self) -> str:
         return describe(self.resource)

@@ -52,7 +52,8 @@ async def orders_in_scope(service: ServiceDefinition, context: dict[str, Any],
                 continue
             if found.reference is not None:
                 seen.add(found.reference)
-            orders.append(replace(found, index=len(orders)))
+            orders.append(found if found.index == len(orders)
+                          else replace(found, index=len(orders)))
     return orders
 
 
@@ -133,4 +134,4 @@ async def _fulfilled(order: Order, data: RequestData) -> list[Order]:
             unread.append(parsed[1])
             continue
         found.append(Order(order.index, target, f"{order.path}.basedOn[{j}]", via=order.resource))
-    return found or [replace(order, unread=tuple(unread))]
+    return found or [replace(order, unread=tuple(unread)) if unread else order]
