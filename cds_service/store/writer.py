@@ -186,8 +186,18 @@ class BatchWriter:
                 return
         finally:
             self._busy_since = None
+        # One wake-up per event loop, not per job: each is a write to the loop's self-pipe,
+        # where this thread gives up the interpreter lock and, on a busy core, waits for it.
+        settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for job, (ok, value) in zip(batch, outcomes, strict=True):
-            job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
+            settled.setdefault(job.loop, []).append((job.future, ok, value))
+        for loop, answers in settled.items():
+            loop.call_soon_threadsafe(_settle_all, answers)
+
+
+def _settle_all(answers: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in answers:
+        _settle(future, ok, value)
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
