@@ -26,6 +26,7 @@ once rather than queued. A database error that means an outage (``outage.py``) i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import queue
@@ -71,6 +72,8 @@ class BatchWriter:
         self._queue: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
         self._handed: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         """Jobs handed over during the current turn of each event loop (usually one loop)."""
+        self._handed_lock = threading.Lock()
+        self._stopping = False
         self._thread: threading.Thread | None = None
         self._busy_since: float | None = None
         """time.monotonic() when the open transaction began (None between transactions)."""
@@ -82,11 +85,18 @@ class BatchWriter:
             self._thread.start()
 
     def stop(self) -> None:
-        """Commit what is queued, then end the thread."""
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
+        """Commit what has been handed over, then end the thread; later jobs are refused."""
+        if self._thread is None:
+            return
+        self._stopping = True
+        with self._handed_lock:
+            handed, self._handed = list(self._handed.values()), {}
+        for jobs in handed:
+            self._put(jobs)
+        self._queue.put(None)
+        self._thread.join()
+        self._thread = None
+        self._stopping = False
 
     async def run(self, job: Callable[[Connection], T], *, early: bool = False,
                   what: str = "record", timeout: float | None = None) -> T:
@@ -99,7 +109,7 @@ class BatchWriter:
         a concurrent duplicate waits on, then fails against, this uncommitted row). The caller
         goes on while the commit's disk flush runs; anything it writes afterwards is queued
         behind this job, and jobs commit in order, so it can only be stored with or after it."""
-        if self._thread is None:
+        if self._thread is None or self._stopping:
             raise RuntimeError("records writer is not running")
         bound = self.timeout if timeout is None else timeout
         busy_since = self._busy_since
@@ -108,10 +118,13 @@ class BatchWriter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         item = _Job(job, future, loop, early)
-        handed = self._handed.setdefault(loop, [])
-        if not handed:
+        with self._handed_lock:
+            if self._stopping:
+                raise RuntimeError("records writer is stopping")
+            handed = self._handed.setdefault(loop, [])
+            handed.append(item)
+        if len(handed) == 1:
             loop.call_soon(self._pass_on, loop)
-        handed.append(item)
         try:
             return await asyncio.wait_for(future, bound)
         except TimeoutError:
@@ -125,9 +138,19 @@ class BatchWriter:
             raise self._unavailable(what, label) from None
 
     def _pass_on(self, loop: asyncio.AbstractEventLoop) -> None:
-        jobs = self._handed.pop(loop, None)
-        if jobs:
-            self._queue.put(jobs)
+        with self._handed_lock:
+            jobs = self._handed.pop(loop, None)
+            # A loop closed before its turn ended (a test's, say) would keep its jobs here:
+            # they go to the writer too, whoever still waits for them.
+            closed = [self._handed.pop(other) for other in list(self._handed)
+                      if other.is_closed()]
+        for found in (jobs, *closed):
+            if found:
+                self._put(found)
+
+    def _put(self, jobs: list[_Job]) -> None:
+        for start in range(0, len(jobs), self.max_batch):
+            self._queue.put(jobs[start:start + self.max_batch])
 
     def _unavailable(self, what: str, why: str) -> ServiceUnavailable:
         reason = why if why in ("timeout", "stalled") else "unavailable"
@@ -139,22 +162,28 @@ class BatchWriter:
                                   retry_after=max(1, math.ceil(self.timeout)))
 
     def _loop(self) -> None:
+        pending: list[_Job] = []
         stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is None:
-                break
-            batch = first
-            while len(batch) < self.max_batch:
+        while pending or not stopping:
+            if not pending:
+                first = self._queue.get()
+                if first is None:
+                    break
+                pending = first
+            while len(pending) < self.max_batch and not stopping:
                 try:
                     jobs = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if jobs is None:
                     stopping = True
-                    break
-                batch += jobs
-            self._commit(batch)
+                else:
+                    pending += jobs
+            batch, pending = pending[:self.max_batch], pending[self.max_batch:]
+            try:
+                self._commit(batch)
+            except Exception:  # never the end of the thread: later calls would all time out
+                log.exception("records writer: unexpected error")
 
     def _commit(self, batch: list[_Job]) -> None:
         batch = [job for job in batch if not job.abandoned]
@@ -167,7 +196,7 @@ class BatchWriter:
                 for job in batch:
                     outcomes.append((True, job.run(conn)))
                     if job.early:
-                        job.loop.call_soon_threadsafe(_settle, job.future, True, outcomes[-1][1])
+                        _notify(job.loop, _settle, job.future, True, outcomes[-1][1])
                 if any(job.abandoned for job in batch):
                     raise _Abandoned
         except Exception as exc:
@@ -192,7 +221,12 @@ class BatchWriter:
         for job, (ok, value) in zip(batch, outcomes, strict=True):
             settled.setdefault(job.loop, []).append((job.future, ok, value))
         for loop, answers in settled.items():
-            loop.call_soon_threadsafe(_settle_all, answers)
+            _notify(loop, _settle_all, answers)
+
+
+def _notify(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop is closed: no one is waiting any more
+        loop.call_soon_threadsafe(callback, *args)
 
 
 def _settle_all(answers: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:

@@ -159,3 +159,55 @@ def test_an_outage_error_is_unavailable_and_any_other_error_stays_itself(db: Dat
         writer.stop()
     assert isinstance(unavailable, ServiceUnavailable)
     assert not isinstance(fault, ServiceUnavailable) and isinstance(fault, DBAPIError)
+
+
+def test_a_turn_with_more_jobs_than_a_batch_holds_commits_in_batches(db: Database) -> None:
+    commits = [0]
+    event.listen(db.engine, "commit", lambda conn: commits.__setitem__(0, commits[0] + 1))
+    writer = BatchWriter(db, max_batch=64)
+    writer.start()
+    try:
+        async def main() -> list[Any]:
+            return await asyncio.gather(*(writer.run(add(f"m{i}")) for i in range(150)))
+
+        assert len(asyncio.run(main())) == 150
+    finally:
+        writer.stop()
+    assert commits[0] == 3 and count(db) == 150
+
+
+def test_stopping_commits_a_job_handed_over_before_its_turn_ended(db: Database) -> None:
+    writer = BatchWriter(db, timeout=30)
+    writer.start()
+
+    async def main() -> str:
+        task = asyncio.ensure_future(writer.run(add("last")))
+        await asyncio.sleep(0)  # handed over; the turn that passes it on has not come yet
+        writer.stop()
+        return await task
+
+    assert asyncio.run(main()) == "last"
+    assert count(db) == 1
+
+
+def test_a_caller_whose_event_loop_is_gone_does_not_stop_the_writer(db: Database) -> None:
+    # A test client's loop, say, closed while its job was in a transaction: the writer must
+    # still answer every later call.
+    writer = BatchWriter(db, timeout=30)
+    writer.start()
+    release = threading.Event()
+    try:
+        async def leave_it_running() -> None:
+            asyncio.ensure_future(writer.run(blocked_until(release, "gone")))
+            await asyncio.sleep(0.1)  # asyncio.run then cancels it and closes the loop
+
+        asyncio.run(leave_it_running())
+        release.set()
+
+        async def later() -> str:
+            return await writer.run(add("later"))
+
+        assert asyncio.run(later()) == "later"
+    finally:
+        writer.stop()
+    assert count(db) == 2
