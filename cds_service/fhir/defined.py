@@ -14,6 +14,7 @@ the validator's own finding.
 from __future__ import annotations
 
 import functools
+import re
 import types
 import typing
 from typing import Any
@@ -22,13 +23,21 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir_core.fhirabstractmodel import FHIRAbstractModel
 from fhir_core.types import FhirBase
 
+_TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{0,63}")
 _ANY_RESOURCE = frozenset({"Resource", "DomainResource"})
 """Element types (``contained``, a Bundle entry's ``resource``) whose model is named by the
 value's own ``resourceType``."""
 
 
-@functools.cache
-def _model(resource_type: str) -> type[FHIRAbstractModel] | None:
+def _model(resource_type: object) -> type[FHIRAbstractModel] | None:
+    # Callers choose these names: only a name that can be a FHIR type is looked up (and kept).
+    if type(resource_type) is not str or not _TYPE_NAME.fullmatch(resource_type):
+        return None
+    return _known_model(resource_type)
+
+
+@functools.lru_cache(maxsize=1024)
+def _known_model(resource_type: str) -> type[FHIRAbstractModel] | None:
     try:
         model = get_fhir_model_class(resource_type)
     except (KeyError, ValueError):
@@ -72,7 +81,7 @@ def _element_type(annotation: Any) -> tuple[bool, Any]:
 
 def only_defined(resource: dict[str, Any]) -> bool:
     """True when the resource uses no element R4 does not define (False: not sure)."""
-    model = _model(str(resource.get("resourceType")))
+    model = _model(resource.get("resourceType"))
     return model is not None and _known(model, resource)
 
 
@@ -98,7 +107,7 @@ def _known(model: type[FHIRAbstractModel], value: dict[str, Any]) -> bool:
         for part in item if repeats else (item,):
             if type(part) is not dict:
                 return False
-            inner = _model(str(part.get("resourceType"))) if kind == "resource" else kind
+            inner = _model(part.get("resourceType")) if kind == "resource" else kind
             if inner is None or not _known(inner, part):
                 return False
     return True

@@ -196,9 +196,10 @@ def test_a_caller_whose_event_loop_is_gone_does_not_stop_the_writer(db: Database
     writer = BatchWriter(db, timeout=30)
     writer.start()
     release = threading.Event()
+    left: list[Any] = []
     try:
         async def leave_it_running() -> None:
-            asyncio.ensure_future(writer.run(blocked_until(release, "gone")))
+            left.append(asyncio.ensure_future(writer.run(blocked_until(release, "gone"))))
             await asyncio.sleep(0.1)  # asyncio.run then cancels it and closes the loop
 
         asyncio.run(leave_it_running())

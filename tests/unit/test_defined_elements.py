@@ -15,7 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from cds_service.fhir.clean import pruned
-from cds_service.fhir.defined import only_defined
+from cds_service.fhir.defined import _known_model, only_defined
 from cds_service.fhir.validate import _model, ignored_in
 from tests.support import EXAMPLES, REFERENCE, example_resource
 
@@ -96,3 +96,11 @@ def test_a_coverage_with_a_local_element_is_still_reported_by_path() -> None:
     coverage["class"][0]["ehrLocalPlanTier"] = "gold"
     assert not only_defined(coverage)
     assert ignored_in(coverage) == ("Coverage.class[0].ehrLocalPlanTier",)
+
+
+def test_names_a_caller_makes_up_are_not_kept_without_bound() -> None:
+    # resourceType is the caller's: a flood of made-up names must not grow the process.
+    for i in range(3000):
+        assert not only_defined({"resourceType": f"Made{i:06d}Up"})
+        assert not only_defined({"resourceType": "x" * 10_000 + str(i)})
+    assert _known_model.cache_info().currsize <= 1024
