@@ -13,6 +13,7 @@ stop. PostgreSQL has nothing of the kind to do.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 
 from cds_service.store.db import Database
@@ -62,8 +63,15 @@ class Checkpointer:
                 self.checkpoint()
             except Exception as exc:  # the backstop keeps the log bounded meanwhile
                 if not failing:
-                    log.warning("WAL checkpoint failed: %s", type(exc).__name__,
+                    # SQLite's own words (read-only file, disk full, I/O error): a PRAGMA
+                    # carries no record data.
+                    reason = exc if isinstance(exc, sqlite3.Error) \
+                        else getattr(exc, "orig", None) or type(exc).__name__
+                    log.warning("WAL checkpoints failing: %s", reason,
                                 extra={"database": self.db.describe()})
                 failing = True
             else:
+                if failing:
+                    log.info("WAL checkpoints working again",
+                             extra={"database": self.db.describe()})
                 failing = False
