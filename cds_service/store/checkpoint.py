@@ -19,10 +19,11 @@ import threading
 from cds_service.store.db import Database
 
 log = logging.getLogger("cds_service.store")
-INTERVAL_SECONDS = 0.05
-"""Often, so that each checkpoint is small: on one core, the calls answered meanwhile share it
-(every 0.5 s, the slowest 50-order call took 16 ms; every 0.05 s, 10 ms). A checkpoint with
-nothing to copy costs about 9 us."""
+INTERVAL_SECONDS = 0.02
+"""Often, so that each checkpoint is small: on one core, a checkpoint's copying and flushing
+lands on the calls answered meanwhile. Serial 50-order calls, in-process (p99 / slowest): every
+0.2 s, 9.3 / 13.7 ms; every 0.05 s, 8.3 / 10 ms; every 0.02 s, 7.9 / 9.4 ms; every 0.01 s,
+5.9 / 7.8 ms but about 3 % more CPU per call. A checkpoint with nothing to copy costs 9 us."""
 
 
 class Checkpointer:
