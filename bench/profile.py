@@ -28,6 +28,7 @@ import run as bench  # bench/ is not a package
 COMPONENTS: list[tuple[str, tuple[str, ...]]] = [
     ("JWT: ES384 signature", ("cryptography/", "_verify_signature", "verify (jwt/algorithms")),
     ("JWT: parsing and claim checks", ("jwt/", "auth/verify.py", "auth/jwks.py")),
+    ("records: WAL checkpoints (their own thread)", ("store/checkpoint.py",)),
     ("records: writer thread (statements, commits)", ("store/writer.py", "sqlalchemy/",
                                                       "sqlite3", "psycopg")),
     ("records: building the record, jti claim", ("store/", "auth/replay.py")),

@@ -175,7 +175,7 @@ class Server:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-        if not keep_log:
+        if not keep_log and not os.environ.get("BENCH_KEEP_LOGS"):  # =1: keep every server's log
             self.log.unlink(missing_ok=True)
 
 
