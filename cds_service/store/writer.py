@@ -85,7 +85,11 @@ class BatchWriter:
             self._thread.start()
 
     def stop(self) -> None:
-        """Commit what has been handed over, then end the thread; later jobs are refused."""
+        """Commit what has been handed over, then end the thread; later jobs are refused.
+
+        Waits at most the writer's bound (plus a second): by then every caller still waiting
+        has been answered 503, so a transaction stuck on a frozen disk or server holds up
+        shutdown no longer than it holds up a call, and nothing answered 200 is left behind."""
         if self._thread is None:
             return
         self._stopping = True
@@ -94,7 +98,10 @@ class BatchWriter:
         for jobs in handed:
             self._put(jobs)
         self._queue.put(None)
-        self._thread.join()
+        self._thread.join(self.timeout + 1.0)
+        if self._thread.is_alive():
+            log.warning("records writer still in a transaction after %.0f s; shutting down "
+                        "without it", self.timeout + 1.0, extra={"database": self.db.describe()})
         self._thread = None
         self._stopping = False
 

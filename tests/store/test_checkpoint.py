@@ -3,11 +3,14 @@ hook calls wait on; the log stays bounded all the same."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import insert
 
+from cds_service.store import db as db_module
 from cds_service.store.checkpoint import Checkpointer
 from cds_service.store.db import Database, prepare
 from cds_service.store.tables import jti_seen
@@ -55,4 +58,51 @@ def test_the_checkpoint_thread_copies_the_log_on_its_own(tmp_path: Path) -> None
         assert path.stat().st_size > size
     finally:
         checkpointer.stop()
+        db.dispose()
+
+
+def test_shutdown_does_not_wait_for_a_stuck_checkpoint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    db, _ = _database(tmp_path)
+    entered, release = threading.Event(), threading.Event()
+
+    def stuck(self: Checkpointer) -> tuple[int, int]:  # a checkpoint on a frozen disk
+        entered.set()
+        release.wait(30)
+        return 0, 0
+    monkeypatch.setattr(Checkpointer, "checkpoint", stuck)
+    checkpointer = Checkpointer(db, interval=0.01)
+    try:
+        checkpointer.start()
+        assert entered.wait(5)
+        started = time.monotonic()
+        checkpointer.stop(wait=0.2)
+        assert time.monotonic() - started < 5
+        assert "WAL checkpoint still running" in caplog.text
+    finally:
+        release.set()
+        db.dispose()
+
+
+def test_a_log_grown_past_the_limit_is_cut_back_when_it_restarts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A long read holds checkpoints off and the log grows; once copied, the next commit starts
+    # the log over and the file shrinks to the limit instead of keeping its largest size.
+    monkeypatch.setattr(db_module, "WAL_SIZE_LIMIT_BYTES", 256 * 1024)
+    db, path = _database(tmp_path)
+    wal = Path(f"{path}-wal")
+    try:
+        with db.write() as conn:
+            conn.exec_driver_sql("CREATE TABLE scratch (x BLOB)")
+        for _ in range(4):
+            with db.write() as conn:
+                conn.exec_driver_sql("INSERT INTO scratch VALUES (zeroblob(500000))")
+        grown = wal.stat().st_size
+        assert grown > 1024 * 1024
+        logged, copied = Checkpointer(db).checkpoint()
+        assert copied == logged
+        _write(db, 1, "after")
+        assert wal.stat().st_size <= 256 * 1024 < grown
+    finally:
         db.dispose()

@@ -212,3 +212,24 @@ def test_a_caller_whose_event_loop_is_gone_does_not_stop_the_writer(db: Database
     finally:
         writer.stop()
     assert count(db) == 2
+
+
+def test_shutdown_waits_for_a_stuck_transaction_no_longer_than_a_caller_would(
+        db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    # A transaction stuck on a frozen disk or server: its caller is answered 503 at the bound,
+    # and stopping the writer must not hang on it either (a deploy would wait for its kill).
+    writer = BatchWriter(db, timeout=0.2)
+    writer.start()
+    release = threading.Event()
+    try:
+        async def main() -> list[Any]:
+            return await asyncio.gather(writer.run(blocked_until(release, "stuck")),
+                                        return_exceptions=True)
+        [answer] = asyncio.run(main())
+        assert isinstance(answer, ServiceUnavailable)
+        started = time.monotonic()
+        writer.stop()
+        assert time.monotonic() - started < 5
+        assert "records writer still in a transaction" in caplog.text
+    finally:
+        release.set()
