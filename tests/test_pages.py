@@ -63,6 +63,13 @@ def test_health_endpoints(client: TestClient) -> None:
     assert client.get("/readyz").status_code == 200
 
 
+def test_probes_answer_head_as_load_balancers_send_it(client: TestClient) -> None:
+    for path in ("/healthz", "/readyz"):
+        response = client.head(path)
+        assert response.status_code == 200, path
+        assert response.headers["content-type"] == "application/json"
+
+
 def test_policy_page_shows_codes_indications_override_reasons_and_updates(
         client: TestClient) -> None:
     page = client.get("/policies/cryosurgical-ablation-liver-tumors").text

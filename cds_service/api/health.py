@@ -8,14 +8,16 @@ from cds_service.api.jsonio import JSONResponse
 from cds_service.runtime import Runtime
 
 router = APIRouter()
+# HEAD as well as GET: some load balancers probe with HEAD (RFC 9110 §9.3.2: the same answer
+# without its content).
 
 
-@router.get("/healthz")
+@router.api_route("/healthz", methods=["GET", "HEAD"])
 async def healthz() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/readyz")
+@router.api_route("/readyz", methods=["GET", "HEAD"])
 async def readyz(request: Request) -> JSONResponse:
     rt: Runtime = request.app.state.runtime
     checks = await rt.readiness()
