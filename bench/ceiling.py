@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import jwt
 import orjson
@@ -19,7 +20,7 @@ from fastapi.responses import Response
 _JWKS = json.loads(Path(os.environ["CEILING_JWKS"]).read_text())
 _KEYS = jwt.PyJWKSet.from_dict(_JWKS)
 _BASE = os.environ["CEILING_BASE_URL"].rstrip("/")
-_CARD = orjson.dumps({"cards": [{
+CARD = orjson.dumps({"cards": [{
     "uuid": "6f1c3f4e-7a52-4d6b-9a1e-2f0c1b2a3d4e",
     "summary": "Not covered for this Medicare Advantage member: cryosurgical ablation of liver "
                "tumors (CPT 47383)",
@@ -36,12 +37,19 @@ async def ready() -> Response:
 @app.post("/cds-services/{service_id}")
 async def hook(service_id: str, request: Request) -> Response:
     await request.body()
-    token = request.headers.get("authorization", "").removeprefix("Bearer ")
+    verify(request.headers.get("authorization", ""), service_id)
+    return Response(CARD, media_type="application/json")
+
+
+def verify(authorization: str, service_id: str) -> dict[str, Any]:
+    """The token's claims once its signature, aud, exp and iat are checked; else 401."""
+    token = authorization.removeprefix("Bearer ")
     try:
         kid = jwt.get_unverified_header(token)["kid"]
-        jwt.decode(token, _KEYS[kid], algorithms=["ES384"],
-                   audience=f"{_BASE}/cds-services/{service_id}",
-                   options={"require": ["iss", "aud", "exp", "iat", "jti"]})
+        claims: dict[str, Any] = jwt.decode(
+            token, _KEYS[kid], algorithms=["ES384"],
+            audience=f"{_BASE}/cds-services/{service_id}",
+            options={"require": ["iss", "aud", "exp", "iat", "jti"]})
     except Exception as exc:
         raise HTTPException(401) from exc
-    return Response(_CARD, media_type="application/json")
+    return claims

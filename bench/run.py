@@ -39,6 +39,7 @@ BIN = Path(sys.executable).parent
 EXAMPLES = ROOT / "fhir_examples" / "requests"
 ISS = "https://bench.ehr.example"
 KID = "bench-es384"
+FLOOR = "floor: the ceiling + a durable record (floor.py)"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -330,6 +331,14 @@ class Bench:
                       {"CEILING_JWKS": str(self.work / "jwks.json"),
                        "CEILING_BASE_URL": f"http://127.0.0.1:{port}"}, port, "/ready")
 
+    def floor(self) -> Server:
+        """The ceiling plus a durable record of each call, as lean as one can be (floor.py)."""
+        port = free_port()
+        return Server(uvicorn_argv("bench.floor:app", port),
+                      {"CEILING_JWKS": str(self.work / "jwks.json"),
+                       "CEILING_BASE_URL": f"http://127.0.0.1:{port}",
+                       "FLOOR_DATABASE": str(self.work / f"floor-{port}.db")}, port, "/ready")
+
     def run(self, server: Server, name: str, path: str, body: bytes | None, conns: int,
             method: str = "POST", seconds: float | None = None) -> Result:
         aud = server.base + path.split("?")[0]
@@ -374,6 +383,10 @@ def main() -> int:
                 b.run(fast, "ceiling on httptools (reference, not the targets')", sign, one,
                       conns)
             fast.stop()
+            floor = b.floor()
+            for conns in (1, 8):
+                b.run(floor, FLOOR, sign, one, conns)
+            floor.stop()
 
         print("service, 1 worker", flush=True)
         svc = b.service(1)
@@ -442,6 +455,13 @@ def report(results: list[Result], c1: Result, c8: Result, s8: Result, s50: Resul
         ("no errors (non-2xx, socket)", all(r.errors == 0 for r in results),
          str(sum(r.errors for r in results))),
     ]
+    floor = {r.conns: r for r in results if r.name == FLOOR}
+    if len(floor) == 2:
+        notes.append(
+            f"durability floor (floor.py): at 8 conns {floor[8].rps / c8.rps:.2f} of the "
+            f"ceiling's throughput (the service's target: 0.6), serially "
+            f"{floor[1].cpu_ms / c1.cpu_ms:.2f} x its CPU per call (a no-match call's target: "
+            f"1.5 x); the rest of each budget is what our own work may cost")
     table = render(results, checks, notes, duration)
     print("\n" + table)
     out = ROOT / "bench" / "results"
