@@ -7,6 +7,11 @@ the ceiling app (bench/ceiling.py) on the same uvicorn stack, and a local fake F
 each with wrk from a separate process, rotating pre-minted unique JWTs (bench/rotate_tokens.lua)
 so replay protection is exercised. Prints a Markdown table and writes it to bench/results/.
 Targets are checked here, never by timing assertions in tests.
+
+Two references frame the gap between the service and the ceiling (not with --quick): the
+durability floor (bench/floor.py: the ceiling plus the leanest durable record of each call) and
+the service with decision records off (its hook work alone). The report's notes give each as a
+share of the targets' budgets.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ EXAMPLES = ROOT / "fhir_examples" / "requests"
 ISS = "https://bench.ehr.example"
 KID = "bench-es384"
 FLOOR = "floor: the ceiling + a durable record (floor.py)"
+RECORDS_OFF = "order-sign, 1 order, records off (reference)"
+RECORDS_OFF_NO_MATCH = "order-sign, 1 order matching no policy, records off (reference)"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -428,6 +435,13 @@ def main() -> int:
                          f"({(rss1 - rss0) / rss0 * 100:+.1f} %, target < 5 %)")
         svc.stop()
 
+        print("service, records off (reference: the hook work alone)", flush=True)
+        bare = b.service(1, extra_env={"CDS_RECORD_DECISIONS": "false"})
+        for conns in (1, 8):
+            b.run(bare, RECORDS_OFF, sign, one, conns)
+        b.run(bare, RECORDS_OFF_NO_MATCH, sign, with_orders(0, 1), 1)
+        bare.stop()
+
         print("service, coverage fetched from a local FHIR server (development mode: http)",
               flush=True)
         dev = b.service(1, "development")
@@ -462,6 +476,12 @@ def report(results: list[Result], c1: Result, c8: Result, s8: Result, s50: Resul
             f"ceiling's throughput (the service's target: 0.6), serially "
             f"{floor[1].cpu_ms / c1.cpu_ms:.2f} x its CPU per call (a no-match call's target: "
             f"1.5 x); the rest of each budget is what our own work may cost")
+    bare = {(r.name, r.conns): r for r in results if r.name in (RECORDS_OFF, RECORDS_OFF_NO_MATCH)}
+    if (RECORDS_OFF, 8) in bare and (RECORDS_OFF_NO_MATCH, 1) in bare:
+        notes.append(
+            f"without decision records: 1 order at 8 conns "
+            f"{bare[RECORDS_OFF, 8].rps / c8.rps:.2f} of the ceiling's throughput, a no-match "
+            f"call serially {bare[RECORDS_OFF_NO_MATCH, 1].cpu_ms / c1.cpu_ms:.2f} x its CPU")
     table = render(results, checks, notes, duration)
     print("\n" + table)
     out = ROOT / "bench" / "results"
