@@ -36,9 +36,11 @@ class Checkpointer:
 
     def start(self) -> None:
         if self._thread is None and self.db.is_sqlite:
-            self._stopping.clear()
-            self._thread = threading.Thread(target=self._loop, name="cds-wal-checkpoint",
-                                            daemon=True)
+            # An event of its own for each thread: one left running by a stop that gave up
+            # waiting still ends, instead of going on beside the new one.
+            self._stopping = threading.Event()
+            self._thread = threading.Thread(target=self._loop, args=(self._stopping,),
+                                            name="cds-wal-checkpoint", daemon=True)
             self._thread.start()
 
     def stop(self, wait: float = STOP_WAIT_SECONDS) -> None:
@@ -64,9 +66,9 @@ class Checkpointer:
             connection.close()
         return int(logged), int(copied)
 
-    def _loop(self) -> None:
+    def _loop(self, stopping: threading.Event) -> None:
         failing = False
-        while not self._stopping.wait(self.interval):
+        while not stopping.wait(self.interval):
             try:
                 self.checkpoint()
             except Exception as exc:  # the backstop keeps the log bounded meanwhile
