@@ -63,8 +63,9 @@ class Records:
 
     async def close(self) -> None:
         def stop() -> None:
-            self.checkpointer.stop()
+            # The writer first: its wait is the one that matters (what it holds is committed).
             self.writer.stop()
+            self.checkpointer.stop()
             self.db.dispose()
         await anyio.to_thread.run_sync(stop)
 

@@ -75,13 +75,20 @@ class BatchWriter:
         self._handed_lock = threading.Lock()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._stuck: threading.Thread | None = None
+        """The thread a stop gave up waiting for, while it is still in its transaction."""
         self._busy_since: float | None = None
         """time.monotonic() when the open transaction began (None between transactions)."""
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="cds-records-writer",
-                                            daemon=True)
+            if self._stuck is not None and self._stuck.is_alive():
+                raise RuntimeError("records writer: the last thread is still in a transaction")
+            self._stuck = None
+            # A queue of its own for each thread, so that no thread takes another's stop mark.
+            self._queue = queue.SimpleQueue()
+            self._thread = threading.Thread(target=self._loop, args=(self._queue,),
+                                            name="cds-records-writer", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
@@ -100,8 +107,9 @@ class BatchWriter:
         self._queue.put(None)
         self._thread.join(self.timeout + 1.0)
         if self._thread.is_alive():
-            log.warning("records writer still in a transaction after %.0f s; shutting down "
+            log.warning("records writer still in a transaction after %.1f s; shutting down "
                         "without it", self.timeout + 1.0, extra={"database": self.db.describe()})
+            self._stuck = self._thread
         self._thread = None
         self._stopping = False
 
@@ -168,18 +176,18 @@ class BatchWriter:
                                   "answered. Send it again later.",
                                   retry_after=max(1, math.ceil(self.timeout)))
 
-    def _loop(self) -> None:
+    def _loop(self, jobs_queue: queue.SimpleQueue[list[_Job] | None]) -> None:
         pending: list[_Job] = []
         stopping = False
         while pending or not stopping:
             if not pending:
-                first = self._queue.get()
+                first = jobs_queue.get()
                 if first is None:
                     break
                 pending = first
             while len(pending) < self.max_batch and not stopping:
                 try:
-                    jobs = self._queue.get_nowait()
+                    jobs = jobs_queue.get_nowait()
                 except queue.Empty:
                     break
                 if jobs is None:

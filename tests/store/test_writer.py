@@ -227,9 +227,22 @@ def test_shutdown_waits_for_a_stuck_transaction_no_longer_than_a_caller_would(
                                         return_exceptions=True)
         [answer] = asyncio.run(main())
         assert isinstance(answer, ServiceUnavailable)
+        stuck = writer._thread
+        assert stuck is not None
         started = time.monotonic()
         writer.stop()
         assert time.monotonic() - started < 5
         assert "records writer still in a transaction" in caplog.text
+        with pytest.raises(RuntimeError):  # not beside a thread still in its transaction
+            writer.start()
+        release.set()
+        stuck.join(5)
+        assert not stuck.is_alive()  # it ended on its own stop mark
+        writer.start()
+
+        async def after() -> list[str]:
+            return [str(await writer.run(add(f"after-{i}"))) for i in range(3)]
+        assert asyncio.run(after()) == ["after-0", "after-1", "after-2"]
     finally:
         release.set()
+        writer.stop()
