@@ -59,22 +59,33 @@ class Writer:
     def _loop(self) -> None:
         while True:
             loop, jobs = self.queue.get()
-            self.db.execute("BEGIN IMMEDIATE")
-            answers = []
-            for future, (digest, expires_at, recorded_at, answer) in jobs:
-                first = self.db.execute("INSERT INTO jti VALUES (?, ?) ON CONFLICT DO NOTHING",
-                                        (digest, expires_at)).rowcount == 1
-                if first:
-                    self.db.execute("INSERT INTO call (digest, recorded_at, answer) "
-                                    "VALUES (?, ?, ?)", (digest, recorded_at, answer))
-                answers.append((future, first))
-            self.db.execute("COMMIT")
+            answers: list[tuple[asyncio.Future[bool], bool | Exception]] = []
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+                for future, (digest, expires_at, recorded_at, answer) in jobs:
+                    first = self.db.execute(
+                        "INSERT INTO jti VALUES (?, ?) ON CONFLICT DO NOTHING",
+                        (digest, expires_at)).rowcount == 1
+                    if first:
+                        self.db.execute("INSERT INTO call (digest, recorded_at, answer) "
+                                        "VALUES (?, ?, ?)", (digest, recorded_at, answer))
+                    answers.append((future, first))
+                self.db.execute("COMMIT")
+            except sqlite3.Error as exc:  # the batch's callers fail; the writer goes on
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                answers = [(future, exc) for future, _ in jobs]
             loop.call_soon_threadsafe(_settle, answers)
 
 
-def _settle(answers: list[tuple[asyncio.Future[bool], bool]]) -> None:
-    for future, first in answers:
-        future.set_result(first)
+def _settle(answers: list[tuple[asyncio.Future[bool], bool | Exception]]) -> None:
+    for future, outcome in answers:
+        if future.done():  # its caller went away
+            continue
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
 
 _WRITER = Writer(os.environ["FLOOR_DATABASE"])

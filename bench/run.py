@@ -341,7 +341,7 @@ class Bench:
     def floor(self) -> Server:
         """The ceiling plus a durable record of each call, as lean as one can be (floor.py)."""
         port = free_port()
-        return Server(uvicorn_argv("bench.floor:app", port),
+        return Server(uvicorn_argv("bench.floor:app", port, "h11"),  # the ceiling's stack
                       {"CEILING_JWKS": str(self.work / "jwks.json"),
                        "CEILING_BASE_URL": f"http://127.0.0.1:{port}",
                        "FLOOR_DATABASE": str(self.work / f"floor-{port}.db")}, port, "/ready")
