@@ -20,10 +20,10 @@ import sqlite3
 import threading
 import time
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import HTTPException, Request
 from fastapi.responses import Response
 
-from bench.ceiling import CARD, verify
+from bench.ceiling import CARD, new_app, verify
 
 Row = tuple[str, int, float, bytes]
 _Job = tuple[asyncio.Future[bool], Row]
@@ -89,12 +89,7 @@ def _settle(answers: list[tuple[asyncio.Future[bool], bool | Exception]]) -> Non
 
 
 _WRITER = Writer(os.environ["FLOOR_DATABASE"])
-app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-
-
-@app.get("/ready")
-async def ready() -> Response:
-    return Response(b"{}", media_type="application/json")
+app = new_app()
 
 
 @app.post("/cds-services/{service_id}")
