@@ -319,7 +319,8 @@ class Evaluator:
                     and len(cards) < options.max_cards:
                 card = build_card(f, new_id=self.new_id, crd_version=options.crd_version,
                                   override_system=self.override_system,
-                                  source_url=self.policies_url)
+                                  source_url=self.policies_url,
+                                  name_order=len(evaluation.findings) > 1)
                 cards.append(card)
                 evaluation.cards.append((f, card))
         if options.coverage_info:

@@ -26,9 +26,9 @@ def test_every_quoted_passage_of_a_card_is_verbatim_in_the_policy(
     for card in call(client, example(name)).json()["cards"]:
         passages = [unescape(line[2:]) for line in card["detail"].split("\n")
                     if line.startswith("> ")]
-        populations = re.findall(r"\u201c(.+?)\u201d", unescape(card["detail"]))
-        assert passages
-        for text in passages + populations:
+        inline = re.findall(r"\u201c(.+?)\u201d", unescape(card["detail"]))
+        assert passages or inline
+        for text in passages + inline:
             if text.startswith(("Cryosurgical Ablation", "Cryosurgical ablation of liver")):
                 continue  # the policy's title, not a statement
             assert text in DOCUMENT, text
@@ -37,12 +37,34 @@ def test_every_quoted_passage_of_a_card_is_verbatim_in_the_policy(
 def test_card_states_the_policy_statement_for_the_members_line_first(client: TestClient) -> None:
     card = call(client, example("order-sign-47381-commercial-neuroendocrine-liver-metastases")
                 ).json()["cards"][0]
-    first_quote = next(line for line in card["detail"].split("\n") if line.startswith("> "))
-    assert "is not medically necessary as the evidence is insufficient" in first_quote
-    assert card["detail"].index("Evidence: Neuroendocrine liver metastases") < \
-        card["detail"].index("Member liability")
-    assert "agreed in writing in advance" in card["detail"]
-    assert "CPT 47381 Ablation, open, 1 or more liver tumor(s); cryosurgical" in card["detail"]
+    blocks = card["detail"].split("\n\n")
+    assert blocks[0].startswith("> Cryosurgical ablation of either primary or metastatic")
+    assert "is not medically necessary as the evidence is insufficient" in blocks[0]
+    assert blocks[1].startswith("**Evidence: Neuroendocrine liver metastases**")
+    assert blocks[2].startswith("**Member liability:** \u201cIf you provide services")
+    assert "agreed in writing in advance" in blocks[2]
+    # One order in the call: the summary names it; no "Order:" line, no prior-authorization
+    # filler, no coverage boilerplate (both are on the policy page, one click away).
+    assert len(blocks) == 3
+    assert "Prior authorization" not in card["detail"]
+
+
+def test_no_sentence_of_the_policy_is_said_twice(client: TestClient) -> None:
+    for name in REQUESTS:
+        for card in call(client, example(name)).json()["cards"]:
+            detail = unescape(card["detail"]).lower()
+            sentence = "the evidence is insufficient to determine the effects of the technology"
+            assert detail.count(sentence) <= 1, name
+            assert card["summary"].lower() not in detail
+
+
+def test_each_card_of_a_call_with_several_matching_orders_names_its_order(
+        client: TestClient) -> None:
+    cards = call(client, example("order-sign-two-cryoablation-orders")).json()["cards"]
+    assert len(cards) == 2
+    names = [card["detail"].split("\n\n")[-1] for card in cards]
+    assert all(name.startswith("**Order:** ") for name in names)
+    assert names[0] != names[1]
 
 
 def test_summary_is_short_and_names_procedure_and_determination(client: TestClient) -> None:
@@ -63,7 +85,11 @@ def test_order_naming_no_reason_is_told_so(client: TestClient) -> None:
     card = call(client, example("order-sign-47383-medicare-advantage-no-indication")
                 ).json()["cards"][0]
     assert evidence_heading(card) == (
-        "**Evidence** (the order names no reason; the populations the policy reviewed):")
+        "**Evidence** (the order names no reason to match to the populations the policy "
+        "reviewed)")
+    assert card["links"][-1]["label"] == "Evidence summaries"
+    assert card["links"][-1]["url"].endswith(
+        "/policies/cryosurgical-ablation-liver-tumors#evidence")
 
 
 def test_reasons_outside_the_reviewed_populations_are_quoted_not_denied(
@@ -71,10 +97,9 @@ def test_reasons_outside_the_reviewed_populations_are_quoted_not_denied(
     card = call(client, example("order-sign-47383-commercial-reason-not-reviewed-by-the-policy")
                 ).json()["cards"][0]
     assert evidence_heading(card) == (
-        '**Evidence** (the order\'s reason "Colon cancer" is not among the populations the '
-        "policy reviewed):")
-    assert "Hepatocellular carcinoma: \u201cFor individuals who have unresectable primary" \
-        in card["detail"]
+        '**Evidence** (the order\'s reason "Colon cancer" could not be matched to the populations '
+        "the policy reviewed)")
+    assert "not among" not in card["detail"]
 
 
 def test_several_unreviewed_reasons_are_all_quoted(client: TestClient) -> None:
@@ -86,7 +111,8 @@ def test_several_unreviewed_reasons_are_all_quoted(client: TestClient) -> None:
     card = call(client, body).json()["cards"][0]
     assert evidence_heading(card) == (
         '**Evidence** (the order\'s reasons "Colon cancer", "SNOMED CT 363351006", '
-        '"Pain \\*right\\* upper quadrant" are not among the populations the policy reviewed):')
+        '"Pain \\*right\\* upper quadrant" could not be matched to the populations the policy '
+        "reviewed)")
 
 
 def test_snomed_matched_indication_quotes_the_ehrs_words_for_it(client: TestClient) -> None:
@@ -127,5 +153,5 @@ def test_unreadable_reason_reference_is_a_reason_not_an_absence(client: TestClie
     order["reasonReference"] = [{"reference": "Condition/not-in-this-request"}]
     card = call(client, body).json()["cards"][0]
     assert evidence_heading(card) == (
-        '**Evidence** (the order\'s reason "Condition/not-in-this-request" is not among the '
-        "populations the policy reviewed):")
+        '**Evidence** (the order\'s reason "Condition/not-in-this-request" could not be matched '
+        "to the populations the policy reviewed)")

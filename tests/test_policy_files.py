@@ -44,7 +44,7 @@ def test_every_quote_in_the_bundled_policy_is_verbatim_in_the_payers_document() 
     policy = load_policies().get("cryosurgical-ablation-liver-tumors")
     assert policy is not None
     quotes = policy.policy.quotes()
-    assert len(quotes) == 15
+    assert len(quotes) == 18
     for name, quote in quotes.items():
         assert quote.quote in document, name
 
@@ -62,7 +62,7 @@ def test_a_second_policy_is_added_by_dropping_in_a_file(
                                "bronchial thermoplasty (CPT 31660)")
     assert card["source"]["label"] == "Test Payer"
     assert card["source"]["topic"]["code"] == "off-guideline"
-    assert "This test document is not a real payer policy." in card["detail"]
+    assert "> Bronchial thermoplasty is not medically necessary" in card["detail"]
     assert card["links"][0]["url"].endswith("/policies/test-only-thermoplasty")
     discovery = client.get("/cds-services").json()
     codes = {o["code"] for o in

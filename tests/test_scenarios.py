@@ -94,7 +94,7 @@ def test_scenario_is_answered_as_expected(signed: TestClient, ehr: EHR,
                 assert f'"{label}"' in detail, label
         if not want["indications"]:
             if reasons:
-                assert "not among the populations the policy reviewed" in detail
+                assert "could not be matched to the populations the policy reviewed" in detail
             elif reasons is not None:
                 assert "the order names no reason" in detail
         assert card["source"]["topic"]["display"] == "Guideline"

@@ -85,6 +85,15 @@ class Indication(_Strict):
     """Every group must be matched by one of the order's reasons (e.g. metastasis AND primary)."""
     population: Quote
     evidence: Quote
+    conclusion: Quote | None = None
+    """The evidence's concluding sentence, part of ``evidence``: what the card quotes (the whole
+    summary is one click away on the policy page)."""
+
+    @model_validator(mode="after")
+    def _conclusion_in_evidence(self) -> Indication:
+        if self.conclusion is not None and self.conclusion.quote not in self.evidence.quote:
+            raise ValueError("conclusion does not occur in evidence")
+        return self
 
     def names_any(self, pairs: tuple[tuple[str, str], ...]) -> bool:
         """Whether any of the (system, code) pairs is one of this indication's diagnoses."""
@@ -141,6 +150,8 @@ class Policy(_Strict):
         for i, ind in enumerate(self.indications):
             found[f"indications[{i}].population"] = ind.population
             found[f"indications[{i}].evidence"] = ind.evidence
+            if ind.conclusion is not None:
+                found[f"indications[{i}].conclusion"] = ind.conclusion
         return found
 
     def code(self, system: str, code: str) -> ProcedureCode | None:

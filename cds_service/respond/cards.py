@@ -45,17 +45,21 @@ def summary(f: Finding) -> str:
     return f"{_capital(what)}: {outcomes}"
 
 
-def detail(f: Finding) -> str:
+def detail(f: Finding, *, name_order: bool = True) -> str:
+    """What to do and why first, then the evidence for the order's indication, the member
+    liability rule and the order: each sentence the policy's own, quoted, or a labelled heading;
+    no sentence twice (CRD cards.md §resp-7, §resp-8: the critical paragraph first; the full
+    policy is one click away in ``links``). The summary already names the determination and the
+    member's plan, so the detail does not repeat them. ``name_order``: other orders of the call
+    get cards too, so each card names its order as the clinician wrote it (CRD §dev-24, in human
+    terms; the summary names the procedure and its code, which tells one card from another only
+    when the orders' codes differ)."""
     p = f.policy
-    title = f"{p.payer} medical policy \u201c{p.title}\u201d"
-    if p.source.updates:
-        title += f" ({p.source.updates[0]})"
+    said = _Said()
     parts: list[str] = []
     det = f.determination
     if det is not None and f.line is not None:
-        headline = f"{_capital(det.phrase)} for this {f.line.name} member."
-        parts += [f"**{md.escape(headline)}** {md.escape(title)}, {md.escape(det.heading)}:",
-                  md.quote(det.statement.quote)]
+        parts.append(said.quote(det.statement.quote))
     else:
         if f.member_line is not None:
             why = (f"The policy states no determination for this member's plan "
@@ -64,49 +68,45 @@ def detail(f: Finding) -> str:
             why = "The member's plan type could not be determined from their coverage."
         else:
             why = "No active coverage was found for this member."
-        parts.append(f"**{why}** {md.escape(title)}:")
-        for _, d in f.policy_lines:
-            parts += [f"*{md.escape(d.heading)}*", md.quote(d.statement.quote)]
-    parts += _evidence(f)
-    if p.coverage_note:
-        parts += ["**Coverage**", md.quote(p.coverage_note.quote)]
-    if p.member_liability:
-        parts += ["**Member liability**", md.quote(p.member_liability.quote)]
-    order = (f"**Order:** {md.escape(f.order.describe())} \u2014 {md.escape(f.code_label)} "
-             f"{md.escape(f.code.display)}")
-    if p.prior_authorization:
-        order += f". Prior authorization: {md.escape(p.prior_authorization.quote)}"
-    parts.append(order)
+        # The summary names each plan's determination; the statements are on the policy page.
+        parts.append(f"**{md.escape(why)}**")
+    parts += _evidence(f, said)
+    if p.member_liability and said.new(p.member_liability.quote):
+        parts.append(f"**Member liability:** {said.inline(p.member_liability.quote)}")
+    if name_order:
+        parts.append(f"**Order:** {md.escape(f.order.describe())}")
     return "\n\n".join(parts)
 
 
-def _evidence(f: Finding) -> list[str]:
-    """The policy's evidence for the order's indication; else the populations it reviewed, with
-    what the order gave as its reasons (quoted in straight quotes: the EHR's words, where curly
-    quotes are the policy's) or that it gave none. Never claims an absence the order contradicts."""
+def _evidence(f: Finding, said: _Said) -> list[str]:
+    """The evidence for the order's indication, as its concluding sentence (unless the card has
+    said it already; the whole summary is the card's "Evidence summary" link); else what the
+    order gave as its reasons (quoted in straight quotes: the EHR's words, where curly quotes are
+    the policy's) or that it gave none, and the policy's conclusion. Never claims an absence the
+    order contradicts: a reason that matched no indication "could not be matched", which is all
+    the service knows (a code it does not list may still be one of the populations)."""
     p = f.policy
     if f.indications:
         out = []
         for ind in f.indications:
             because = [r.label for r in f.reasons if ind.names_any(r.codings)]
-            out += [f"**Evidence: {md.escape(ind.name)}** ({_reasons_phrase(because)})",
-                    md.quote(ind.evidence.quote)]
+            line = f"**Evidence: {md.escape(ind.name)}** ({_reasons_phrase(because)})"
+            if ind.conclusion and said.new(ind.conclusion.quote):
+                line += f": {said.inline(ind.conclusion.quote)}"
+            out.append(line)
         return out
     if not p.indications:
         return []
+    # Which populations were reviewed is one click away (the "Evidence summaries" link).
     if f.reasons:
-        labels = [r.label for r in f.reasons]
-        verb = "is" if len(labels) == 1 else "are"
-        heading = (f"**Evidence** ({_reasons_phrase(labels)} {verb} not among the populations "
-                   "the policy reviewed):")
+        heading = (f"**Evidence** ({_reasons_phrase([r.label for r in f.reasons])} could not be "
+                   "matched to the populations the policy reviewed)")
     else:
-        heading = "**Evidence** (the order names no reason; the populations the policy reviewed):"
-    out = [heading]
-    out.append("\n".join(f"- {md.escape(ind.name)}: \u201c{md.escape(ind.population.quote)}\u201d"
-                         for ind in p.indications))
-    if p.evidence_conclusion:
-        out.append(md.quote(p.evidence_conclusion.quote))
-    return out
+        heading = ("**Evidence** (the order names no reason to match to the populations the "
+                   "policy reviewed)")
+    if p.evidence_conclusion and said.new(p.evidence_conclusion.quote):
+        return [f"{heading}: {said.inline(p.evidence_conclusion.quote)}"]
+    return [heading]
 
 
 def _reasons_phrase(labels: list[str]) -> str:
@@ -116,14 +116,43 @@ def _reasons_phrase(labels: list[str]) -> str:
     return f"the order's reason {shown}" if len(labels) == 1 else f"the order's reasons {shown}"
 
 
+class _Said:
+    """The policy sentences a card has quoted so far, so none is said twice (a statement that
+    ends with the evidence's conclusion makes quoting that conclusion again noise)."""
+
+    def __init__(self) -> None:
+        self._text = ""
+
+    def new(self, sentence: str) -> bool:
+        return _plain(sentence) not in self._text
+
+    def quote(self, text: str) -> str:
+        self._text += " " + _plain(text)
+        return md.quote(text)
+
+    def inline(self, text: str) -> str:
+        self._text += " " + _plain(text)
+        return f"\u201c{md.escape(text)}\u201d"
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.lower().rstrip(".").split())
+
+
 def build_card(f: Finding, *, new_id: Callable[[], str], crd_version: str,
-               override_system: str, source_url: str) -> Card:
+               override_system: str, source_url: str, name_order: bool = True) -> Card:
     """``source_url`` is about the payer's policies as a whole (2.0 §Source: not a drill-down);
     the card's ``links`` go to the policy itself."""
     p = f.policy
-    links = [Link(label=f"Medical policy: {p.title}", url=f.policy_url)]
+    title = f"Medical policy: {p.title}"
+    if p.source.updates:
+        title += f" ({p.source.updates[0]})"
+    links = [Link(label=title, url=f.policy_url)]
+    # The full evidence is one click away: the summary for the order's indication, else all.
     links += [Link(label=f"Evidence summary: {ind.name}", url=f"{f.policy_url}#evidence-{ind.id}")
               for ind in f.indications]
+    if p.indications and not f.indications:
+        links.append(Link(label="Evidence summaries", url=f"{f.policy_url}#evidence"))
     suggestions = None
     if f.removable is not None:
         reference, what = f.removable
@@ -143,7 +172,7 @@ def build_card(f: Finding, *, new_id: Callable[[], str], crd_version: str,
         uuid=new_id(),
         summary=summary(f),
         indicator="warning" if f.determination else "info",
-        detail=detail(f),
+        detail=detail(f, name_order=name_order),
         source=Source(label=p.payer, url=source_url,
                       topic=Coding(system=CARD_TYPE_SYSTEMS[crd_version], code=p.card_topic,
                                    display=CARD_TYPE_DISPLAYS.get(p.card_topic))),
