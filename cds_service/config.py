@@ -1,9 +1,11 @@
 """Settings: the one place that reads the environment (prefix ``CDS_``).
 
-Every setting is documented in README.md ("Settings"); keep the two in step. A bad value is a
-``ConfigurationError`` naming the variable, what is wrong and the accepted form (``cds-service``
-prints it and exits 2); the accepted form is derived from each field's type and bounds, so a new
-setting needs no message of its own unless a validator checks more than its type.
+Each field's docstring is its description in the settings reference, docs/reference/settings.md
+(written by ``python -m cds_service.docs_reference``; a test fails when the page and the code
+differ). A bad value is a ``ConfigurationError`` naming the variable, what is wrong and the
+accepted form (``cds-service`` prints it and exits 2); the accepted form is derived from each
+field's type and bounds, so a new setting needs no message of its own unless a validator checks
+more than its type.
 """
 
 from __future__ import annotations
@@ -34,83 +36,123 @@ class Settings(BaseSettings):
     # by pydantic-settings, whose JSON-only decoding fails with a traceback naming no variable.
     # allow_inf_nan=False: "inf" would switch a timeout off (a slow-header attack never ends).
     model_config = SettingsConfigDict(env_prefix="CDS_", extra="ignore", frozen=True,
-                                      enable_decoding=False, allow_inf_nan=False)
+                                      enable_decoding=False, allow_inf_nan=False,
+                                      use_attribute_docstrings=True)
 
     environment: Environment = Environment.PRODUCTION
+    """`development` relaxes safety checks: authentication may be off, plain HTTP may listen on
+    any address, `*` is allowed in `CDS_CORS_ORIGINS`, `http://` FHIR servers and key sets in the
+    trust file."""
     public_base_url: str = "http://localhost:8080"
-    """Externally visible base URL: JWT ``aud`` checks and absolute links are built from it."""
+    """The URL EHRs use to reach us; JWT `aud` and card links are built from it. An absolute
+    `http(s)` URL, optionally with a path, without query or fragment."""
 
     # TLS (CDS Hooks 2.0 §Security and Safety: "All data exchanged ... MUST be transmitted over
     # channels secured using the Hypertext Transfer Protocol (HTTP) over Transport Layer Security")
     tls_cert_file: Path | None = None
-    """PEM certificate chain: with ``tls_key_file``, ``serve`` speaks HTTPS (TLS 1.2 or later)."""
+    """PEM certificate (with its chain): with `CDS_TLS_KEY_FILE`, `serve` speaks HTTPS only, TLS
+    1.2 or later."""
     tls_key_file: Path | None = None
+    """The certificate's PEM private key (unencrypted); set both or neither."""
     behind_tls_proxy: bool = False
-    """A TLS-terminating proxy (an Ingress, a load balancer) is in front: plain HTTP may listen
-    on a non-loopback address outside development."""
+    """`true` declares a TLS-terminating proxy in front (an Ingress, a load balancer): plain HTTP
+    may then listen on a non-loopback address in production."""
 
     policy_dir: Path | None = None
-    """Extra policy files; a file whose policy id matches a bundled one replaces it."""
+    """Directory of extra policy files; a file whose policy id matches a bundled one replaces
+    it."""
     payer_file: Path | None = None
-    """Payer identity and line-of-business mapping; the bundled file is used when unset."""
+    """Payer identity and line-of-business mapping; unset, the bundled `payer/payer.yaml`."""
 
     max_body_bytes: int = Field(default=1_000_000, gt=0)
+    """Larger request bodies get 413."""
     max_json_depth: int = Field(default=64, gt=0)
+    """Deeper JSON gets 400."""
     max_contained_resources: int = Field(default=1000, ge=0)
-    """Contained resources in one hook request, all resources together (400 beyond)."""
+    """Contained resources in one hook request, all resources together; more get 400
+    `too-costly`."""
     max_references: int = Field(default=10_000, ge=0)
-    """``reference`` elements in one hook request (400 beyond)."""
+    """`reference` elements in one hook request; more get 400 `too-costly`."""
 
-    # HTTP limits, per worker process (README "HTTP limits"; cds_service/server/)
+    # HTTP limits, per worker process (docs/operations.md "HTTP limits"; cds_service/server/)
     http_max_header_bytes: int = Field(default=16_384, ge=1024)
-    """Request line and headers together (431 beyond)."""
+    """Request line and headers together, per request; more get 431."""
     http_max_headers: int = Field(default=100, ge=10)
-    """Header fields in one request (431 beyond)."""
+    """Header fields per request; more get 431."""
     http_header_timeout_seconds: float = Field(default=10.0, gt=0)
-    """From a request's first byte until its headers are complete (408 and closed beyond)."""
+    """From a request's first byte until its headers are complete; later gets 408 and the
+    connection is closed."""
     http_body_timeout_seconds: float = Field(default=30.0, gt=0)
-    """From the end of the headers until the whole body is received (408 and closed beyond)."""
+    """From the end of the headers until the whole body has arrived; later gets 408 and the
+    connection is closed."""
     http_idle_timeout_seconds: int = Field(default=15, gt=0)
-    """A connection that carries no request for this long is closed (keep-alive idle)."""
+    """A connection without a request for this long (from its opening, or since its last
+    answer) is closed."""
     http_max_connections: int = Field(default=512, gt=0)
-    """Open connections per worker; one more closes the longest idle one, else gets 503."""
+    """Open connections per worker process; one more closes the longest idle one, or with none
+    idle is answered 503 and closed at once."""
     http_max_requests: int = Field(default=32, gt=0)
-    """Requests in progress per worker; one more is answered 503 at once, never queued."""
+    """Requests in progress per worker process; one more gets 503 with `Retry-After: 1` at once
+    (`/healthz` exempt)."""
 
     # Trust (CDS Hooks 2.0 §Trusting CDS Clients)
     auth_enabled: bool = True
+    """`false` turns JWT checks off; refused unless `CDS_ENVIRONMENT=development`."""
     trusted_clients: Path | None = None
+    """The trust file (JSON or YAML): trusted EHRs, their keys, tenants and FHIR servers."""
     trust_sandbox: bool = False
+    """Also trust the public CDS Hooks sandbox (bundled public key)."""
     discovery_public: bool = False
+    """`GET /cds-services` without a token."""
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    """Clock skew allowed on `exp` and `iat`."""
     jwt_max_lifetime_seconds: int = Field(default=3600, gt=0)
+    """Longest accepted `exp - iat`."""
     jwks_cache_seconds: int = Field(default=300, gt=0)
+    """How long a fetched key set (`jwks_url`) is used before it is fetched again."""
     jwks_refresh_cooldown_seconds: int = Field(default=30, ge=0)
+    """Least time between fetches caused by unknown `kid`s."""
     cors_origins: list[str] = []
+    """Browser origins allowed to call, comma-separated (`https://a.example,https://b.example`)
+    or a JSON list (`["https://sandbox.cds-hooks.org"]`); `*` only in development."""
     operator_token_sha256: list[str] = []
-    """SHA-256 (hex) of each bearer token the payer's operators use for /records/stats."""
+    """SHA-256 digests (hex) of the bearer tokens the payer's operators use for
+    `GET /records/stats`; empty: nobody."""
 
     # Outbound FHIR queries (CDS Hooks 2.0 §FHIR Resource Access)
     fhir_timeout_seconds: float = Field(default=2.0, gt=0)
+    """Time for all EHR FHIR requests of one hook call (also the key-set fetch timeout)."""
     fhir_max_fetches: int = Field(default=10, ge=0)
+    """EHR FHIR requests per hook call (pages included); `0` never queries."""
     fhir_max_pages: int = Field(default=5, ge=1)
+    """Pages followed per search."""
 
     # Records
     database_url: str = "sqlite:///var/cds-service.db"
+    """The records database: an SQLite file, relative to the working directory (its directory is
+    created), or `postgresql+psycopg://user:password@host:5432/db`."""
     record_decisions: bool = True
+    """Decision records, feedback storage and the shared jti store; `false` runs without a
+    database (feedback and `/records/stats` answer 404, replay protection is per process)."""
     retention_days: int = Field(default=2555, gt=0, le=36500)
+    """`cds-service records purge` deletes records older than this (2555: seven years)."""
     # Bounds on the records database, so an outage answers 503 quickly instead of hanging calls
-    # (README "Operations"): opening a connection or waiting for one from the pool; one
-    # statement on the server (PostgreSQL statement_timeout, SQLite's busy wait); how long a call
-    # waits for its write (jti claim, decision record, feedback) to commit; how long /readyz
-    # waits for its heartbeat write.
+    # (docs/operations.md "Database outages").
     database_connect_timeout_seconds: int = Field(default=5, ge=2)
+    """Opening a PostgreSQL connection, or waiting for a free one from the pool."""
     database_statement_timeout_seconds: float = Field(default=5.0, gt=0)
+    """One statement on the database: PostgreSQL `statement_timeout` (lock waits included) and
+    TCP give-up, SQLite's wait for another process's lock."""
     database_commit_timeout_seconds: float = Field(default=5.0, gt=0)
+    """How long a call waits for its write (jti claim, decision record, feedback) or a stats
+    read; past it the call gets 503 with `Retry-After`."""
     readiness_timeout_seconds: float = Field(default=1.0, gt=0)
+    """How long `/readyz` waits for its heartbeat write before answering 503 "not ready"."""
 
     log_level: str = "INFO"
+    """Log level of `cds-service serve`: `DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`."""
     log_json: bool = True
+    """One JSON object per log line; `false` for plain text."""
 
     def __init__(self, **values: Any) -> None:
         try:

@@ -45,7 +45,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     actions = records.add_subparsers(dest="action", required=True)
     decision = actions.add_parser(
         "decision", help="the decision that returned a coverage-assertion-id (JSON)")
-    decision.add_argument("assertion_id", metavar="coverage-assertion-id")
+    decision.add_argument("assertion_id", metavar="coverage-assertion-id",
+                          help="the id of a coverage-information assertion we put on an order "
+                               "(it comes back on the claim)")
     decision.set_defaults(func=_decision)
 
     feedback = actions.add_parser("feedback", help="feedback items received (JSON lines)")
