@@ -1,0 +1,40 @@
+"""The documentation: the reference pages say what the code does."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from cds_service.cli import build_parser
+from cds_service.config import Settings
+from cds_service.docs_reference import PAGES, stale_pages
+from tests.support import ROOT
+
+DOCS = ROOT / "docs"
+
+
+def test_the_reference_pages_are_what_the_code_says() -> None:
+    stale = [p.name for p in stale_pages()]
+    assert not stale, f"run python -m cds_service.docs_reference: {stale} differ from the code"
+
+
+def test_a_page_that_differs_from_the_code_is_caught(tmp_path: Path) -> None:
+    for name, page in PAGES.items():
+        (tmp_path / name).write_text(page().replace("CDS_LOG_JSON", "CDS_LOG_JASON")
+                                     .replace("records purge", "records purgе"))
+    assert {p.name for p in stale_pages(tmp_path)} == set(PAGES)
+
+
+def test_every_setting_is_in_the_settings_reference_with_a_description() -> None:
+    page = (DOCS / "reference" / "settings.md").read_text()
+    rows = {m[1]: m[2] for m in re.finditer(r"^\| `(CDS_[A-Z0-9_]+)` \|.*\| (.*) \|$", page, re.M)}
+    assert set(rows) == {f"CDS_{name.upper()}" for name in Settings.model_fields}
+    assert all(description.strip() for description in rows.values())
+
+
+def test_every_command_is_in_the_command_reference() -> None:
+    page = (DOCS / "reference" / "commands.md").read_text()
+    [commands] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    for name in commands.choices:
+        assert f"## cds-service {name}" in page
