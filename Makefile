@@ -10,7 +10,7 @@ PORT   ?= 8080
 LOCK     ?= requirements-test.lock
 PIP_SPEC ?= -e .
 
-.PHONY: install run test lint typecheck unit bench lock clean
+.PHONY: install run test lint typecheck docs unit bench lock clean
 
 install: $(VENV)/.installed
 
@@ -42,13 +42,17 @@ run: install
 	CDS_TRUSTED_CLIENTS=$(DEV_CLIENT)/trusted-clients.json \
 	  $(BIN)/cds-service serve --host $(HOST) --port $(PORT)
 
-test: install lint typecheck unit
+test: install lint typecheck docs unit
 
 lint:
 	$(BIN)/ruff check cds_service tests bench
 
 typecheck:
 	$(BIN)/mypy
+
+# The documentation site (docs/, mkdocs.yml) into site/; a broken link or anchor fails it.
+docs:
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 unit:
 	$(BIN)/pytest
@@ -60,4 +64,4 @@ bench: install
 	$(BIN)/python bench/run.py $(if $(SOAK),--soak $(SOAK))
 
 clean:
-	rm -rf $(VENV) $(LOCK_TOOLS) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOCK_TOOLS) var site .pytest_cache .mypy_cache .ruff_cache

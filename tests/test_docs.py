@@ -1,10 +1,13 @@
-"""The documentation: the reference pages say what the code does."""
+"""The documentation: the reference pages say what the code does, and every page is in the
+site."""
 
 from __future__ import annotations
 
 import argparse
 import re
 from pathlib import Path
+
+import yaml
 
 from cds_service.cli import build_parser
 from cds_service.config import Settings
@@ -38,3 +41,19 @@ def test_every_command_is_in_the_command_reference() -> None:
     [commands] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
     for name in commands.choices:
         assert f"## cds-service {name}" in page
+
+
+def test_every_page_is_in_the_site_navigation() -> None:
+    config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=yaml.BaseLoader)
+
+    def pages(nav: object) -> list[str]:
+        if isinstance(nav, str):
+            return [nav]
+        if isinstance(nav, dict):
+            return [p for v in nav.values() for p in pages(v)]
+        assert isinstance(nav, list)
+        return [p for item in nav for p in pages(item)]
+
+    listed = set(pages(config["nav"]))
+    present = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")}
+    assert listed == present
