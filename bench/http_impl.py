@@ -8,7 +8,7 @@ each pinned to CPU 0 (run this script on CPU 1, so wrk gets the other core):
 ``uvicorn --http h11``, and ``cds-service serve`` (h11 with our limits, server/protocol.py). Each
 is driven by wrk with fresh JWTs (bench/rotate_tokens.lua) on order-sign (one matched order,
 full prefetch) and on ``/healthz`` (almost nothing but HTTP parsing), in alternating rounds.
-The figures are in README "HTTP limits".
+The figures are in docs/operations.md "HTTP limits".
 """
 
 from __future__ import annotations

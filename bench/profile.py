@@ -1,5 +1,5 @@
 """Where a hook call's CPU goes: py-spy samples the service under wrk, then the samples are
-summed by component (the README's "Where the time goes").
+summed by component (docs/performance.md).
 
     .venv/bin/python bench/profile.py [--scenario one|none50|two-of-50] [--seconds S] [--conns N]
 

@@ -21,7 +21,7 @@ from cds_service.errors import ConfigurationError, ServiceError
 # What `cds-service --help` says (the docstring above is for developers).
 _DESCRIPTION = ("Payer CDS Hooks 2.0 / Da Vinci CRD service: serve it, try a hook request, check "
                 "policy files, make development tokens, and manage the records database. Settings "
-                "come from CDS_* environment variables (README, Settings).")
+                "come from CDS_* environment variables (docs/reference/settings.md).")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

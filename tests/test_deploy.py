@@ -54,13 +54,6 @@ def test_kustomization_lists_every_manifest_but_the_migration_job() -> None:
     assert present - listed == {"migrate-job.yaml"}
 
 
-def test_every_setting_is_documented_in_the_readme() -> None:
-    readme = (ROOT / "README.md").read_text()
-    missing = [f"CDS_{name.upper()}" for name in Settings.model_fields
-               if f"`CDS_{name.upper()}`" not in readme]
-    assert not missing
-
-
 def test_the_ingress_serves_the_public_base_url_over_tls_and_keeps_metrics_inside() -> None:
     by_kind = {d["kind"]: d for d in documents() if d["kind"] in ("Ingress", "Service")}
     settings = next(d for d in documents()

@@ -1,15 +1,17 @@
-"""The documentation: the reference pages say what the code does, and every page is in the
-site."""
+"""The documentation: the reference pages say what the code does, every page is in the site, the
+README's links lead into it, and the card the README shows is the one the service gives."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
-from cds_service.cli import build_parser
+from cds_service.cli import build_parser, main
 from cds_service.config import Settings
 from cds_service.docs_reference import PAGES, stale_pages
 from tests.support import ROOT
@@ -57,3 +59,30 @@ def test_every_page_is_in_the_site_navigation() -> None:
     listed = set(pages(config["nav"]))
     present = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")}
     assert listed == present
+
+
+def test_the_readme_is_short_and_its_links_into_the_docs_lead_to_pages() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 200
+    targets = re.findall(r"\]\((docs/[^)#]+)(?:#[^)]*)?\)", readme)
+    assert targets
+    missing = [t for t in targets if not (ROOT / t).is_file()]
+    assert not missing
+
+
+def test_the_readme_shows_the_card_and_answer_evaluate_prints(
+        capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    readme = (ROOT / "README.md").read_text()
+    [request] = set(re.findall(r"fhir_examples/requests/[\w.-]+\.json", readme))
+    assert main(["evaluate", str(ROOT / request)]) == 0
+    answer = json.loads(capsysbinary.readouterr().out)
+    [card] = answer["cards"]
+    shown = [card["summary"], card["source"]["label"], card["suggestions"][0]["label"],
+             *(link["label"] for link in card["links"]), answer["systemActions"][0]["description"]]
+    missing = [text for text in shown if text not in readme]
+    assert not missing
+    # Each quote of the policy in the detail begins as the README shows it (wrapped, shortened).
+    flat = " ".join(line.strip(" >") for line in readme.splitlines())
+    quotes = re.findall(r"^> (.+)$", card["detail"], re.M)
+    assert len(quotes) == 4
+    assert not [q for q in quotes if q[:60] not in flat]

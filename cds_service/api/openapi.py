@@ -148,7 +148,7 @@ def install(app: FastAPI) -> None:
 def build(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(title=app.title, version=app.version, routes=app.routes,
                          description="Payer CDS Hooks 2.0 / Da Vinci CRD service. "
-                                     "See the README for settings and trust.")
+                                     "See the documentation (docs/) for settings and trust.")
     _, definitions = models_json_schema(_SCHEMA_MODELS, ref_template=REF)
     components = schema.setdefault("components", {})
     components["schemas"] = definitions.get("$defs", {})

@@ -38,7 +38,7 @@ log = logging.getLogger("cds_service.auth")
 DEFAULT_ALGORITHMS = ("ES384", "RS384")  # 2.0 §JWT Signing Algorithm: both RECOMMENDED
 
 # The CDS Hooks sandbox signs with the key in sandbox-jwks.json (a copy of its public JWK Set;
-# source in that file and in README.md) and names it with this iss and jku
+# source in that file and in docs/integrating.md) and names it with this iss and jku
 # (cds-hooks/sandbox src/retrieve-data-helpers/jwt-generator.js).
 SANDBOX_ISS = "https://sandbox.cds-hooks.org"
 SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"

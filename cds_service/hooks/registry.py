@@ -9,7 +9,7 @@ One id per hook: the CDS Hooks sandbox keys services by URL, so a shared id for 
 order-sign would hide one of them there.
 
 encounter-start and encounter-discharge are not offered (CRD §hook-4: a server need not offer a
-hook that is "not reasonably useful" for its coverage types): see README "Hooks we answer".
+hook that is "not reasonably useful" for its coverage types): see docs/hooks.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Schema of a policy file (YAML). See README "Policy files" for how to write one.
+"""Schema of a policy file (YAML). See docs/policies.md for how to write one.
 
 Fields holding the payer's own words are ``Quote`` objects: the loader checks each appears
 verbatim (whitespace aside) in the source document, so a card never says what the policy doesn't.

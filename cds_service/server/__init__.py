@@ -1,5 +1,5 @@
 """The HTTP server around the application: limits that bound what one connection or one caller
-can hold of a worker, each enforced where it can be (README "HTTP limits").
+can hold of a worker, each enforced where it can be (docs/operations.md "HTTP limits").
 
     protocol.py  uvicorn's h11 protocol, extended: an incomplete request head over the size
                  limit (431), a head not finished in time (408), a connection idle from its

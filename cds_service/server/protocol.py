@@ -4,7 +4,7 @@ Both of uvicorn's HTTP implementations arm their keep-alive timer only after a r
 connection that never finishes (or never starts) a request is kept for ever. Only h11 bounds an
 incomplete request head (``h11_max_incomplete_event_size``); httptools buffers a header line
 without end (eight 64 MiB lines took a worker from 133 to about 700 MiB). So the service runs
-h11 (README "HTTP limits" has the measurements) and this class adds:
+h11 (docs/operations.md "HTTP limits" has the measurements) and this class adds:
 
 - the idle timer from the moment a connection opens, not only after a response;
 - a deadline for a request head, counted from its first byte and not extended by more bytes

@@ -1,4 +1,4 @@
-"""HTTP limits against a real ``cds-service serve`` (README "HTTP limits"), at small scale: a
+"""HTTP limits against a real ``cds-service serve`` (docs/operations.md), at small scale: a
 request head over the size limit, never finished; a connection that stays idle; a head or a body
 sent too slowly; more connections and more requests in progress than a worker takes. Each ends
 in an answer (431, 408, 503 as OperationOutcomes) or a closed connection, and the server keeps
