@@ -52,10 +52,13 @@ _COMMANDS_INTRO = """\
 
 def settings_page() -> str:
     lines = ["# Settings reference", "", _GENERATED.format(source="cds_service/config.py"), "",
-             _SETTINGS_INTRO, "| variable | default | accepts | meaning |", "|---|---|---|---|"]
+             _SETTINGS_INTRO.rstrip()]
     for name, field in Settings.model_fields.items():
-        lines.append(f"| `CDS_{name.upper()}` | {_default(field)} | {_accepts(field)} | "
-                     f"{_one_line(field.description or '')} |")
+        accepts = _accepted_form(field)
+        lines += ["", f"## `CDS_{name.upper()}`", "",
+                  f"Default: {_default(field)}." + ("" if accepts == "text" else
+                                                    f" Accepts: {accepts}."), "",
+                  _one_line(field.description or "")]
     return "\n".join(lines) + "\n"
 
 
@@ -64,7 +67,7 @@ def commands_page() -> str:
     commands = list(_leaves(parser, "cds-service"))
     lines = ["# Command reference", "", _GENERATED.format(source="cds_service/cli.py"), "",
              _COMMANDS_INTRO, "| command | what it does |", "|---|---|"]
-    lines += [f"| [`{name}`](#{_anchor(name)}) | {_one_line(summary)} |"
+    lines += [f"| [`{name}`](#{_anchor(name)}) | {_cell(summary)} |"
               for name, summary, _ in commands]
     for name, _, command in commands:
         lines += ["", f"## {name}", "", _one_line(command.description or ""), "", "```text",
@@ -76,7 +79,7 @@ def commands_page() -> str:
             for action in arguments:
                 invocation = formatter._format_action_invocation(action)
                 meaning = formatter._expand_help(action) if action.help else ""
-                lines.append(f"| `{invocation}` | {_one_line(meaning)} |")
+                lines.append(f"| `{invocation}` | {_cell(meaning)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -123,11 +126,6 @@ def _default(field: FieldInfo) -> str:
     return f"`{value}`"
 
 
-def _accepts(field: FieldInfo) -> str:
-    form = _accepted_form(field)
-    return "" if form == "text" else form
-
-
 def _leaves(parser: argparse.ArgumentParser, prefix: str,
             summary: str = "") -> Iterator[tuple[str, str, argparse.ArgumentParser]]:
     """Each runnable command: its full name, its one-line help, its parser."""
@@ -153,7 +151,11 @@ def _anchor(heading: str) -> str:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
+    return " ".join(text.split())
+
+
+def _cell(text: str) -> str:
+    return _one_line(text).replace("|", "\\|")
 
 
 if __name__ == "__main__":

@@ -33,9 +33,9 @@ def test_a_page_that_differs_from_the_code_is_caught(tmp_path: Path) -> None:
 
 def test_every_setting_is_in_the_settings_reference_with_a_description() -> None:
     page = (DOCS / "reference" / "settings.md").read_text()
-    rows = {m[1]: m[2] for m in re.finditer(r"^\| `(CDS_[A-Z0-9_]+)` \|.*\| (.*) \|$", page, re.M)}
-    assert set(rows) == {f"CDS_{name.upper()}" for name in Settings.model_fields}
-    assert all(description.strip() for description in rows.values())
+    described = dict(re.findall(r"^## `(CDS_[A-Z0-9_]+)`\n\nDefault: .*\n\n(.+)$", page, re.M))
+    assert set(described) == {f"CDS_{name.upper()}" for name in Settings.model_fields}
+    assert all(description.strip() for description in described.values())
 
 
 def test_every_command_is_in_the_command_reference() -> None:
