@@ -112,9 +112,11 @@ def coverage_for(line: LineOfBusiness, payer: PayerConfig) -> dict[str, Any] | N
 
 
 def reason_codes(indication: Indication) -> list[dict[str, Any]]:
-    """One code from each diagnosis group: the least an order's reasons must hold."""
-    return [{"coding": [{"system": group.any_of[0].system, "code": group.any_of[0].code}],
-             "text": indication.name} for group in indication.diagnoses]
+    """The first code of each diagnosis group, once: the least an order's reasons must hold (a
+    code may fill several groups, as C7B.02 does for neuroendocrine liver metastases)."""
+    refs = list(dict.fromkeys(group.any_of[0] for group in indication.diagnoses))
+    return [{"coding": [{"system": ref.system, "code": ref.code}], "text": indication.name}
+            for ref in refs]
 
 
 def _coverage(payer: PayerConfig, rid: str, type_: dict[str, Any] | None,

@@ -113,6 +113,9 @@ def test_crd_billing_options_on_a_clinically_coded_order_match() -> None:
     ([(ICD, "C78.7"), (ICD, "C18.0")], ["colorectal-liver-metastases"]),
     ([(ICD, "C78.7"), (ICD, "C19")], ["colorectal-liver-metastases"]),
     ([(ICD, "C78.7"), (ICD, "C20")], ["colorectal-liver-metastases"]),
+    ([(ICD, "Z85.038"), (ICD, "C78.7")], ["colorectal-liver-metastases"]),  # primary removed
+    ([(ICD, "C7B.8"), (ICD, "C78.7")], ["neuroendocrine-liver-metastases"]),
+    ([(ICD, "C7B.8")], []),            # secondary neuroendocrine tumour, site not given
     ([(ICD, "C78.7")], []),            # liver metastasis, primary unknown
     ([(ICD, "C18.7")], []),            # colon cancer without liver metastasis
     ([(ICD, "C22.1")], []),            # intrahepatic bile duct carcinoma: not HCC
