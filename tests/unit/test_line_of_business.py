@@ -23,10 +23,13 @@ def coverage(*codings: tuple[str, str], **extra: Any) -> dict[str, Any]:
     ("11", "medicare-advantage"), ("111", "medicare-advantage"), ("112", "medicare-advantage"),
     ("119", "medicare-advantage"),
     ("5", "commercial"), ("51", "commercial"), ("511", "commercial"), ("59", "commercial"),
-    ("6", "commercial"), ("61", "commercial"), ("612", "commercial"), ("69", "commercial"),
+    ("6", "commercial"), ("61", "commercial"), ("612", "commercial"),
     ("1", None), ("12", None), ("121", None), ("2", None), ("3", None), ("81", None),
+    # Medicare supplement, dental, vision: not Commercial, though under 5 and 6.
+    ("523", None), ("623", None), ("517", None), ("561", None), ("562", None), ("614", None),
+    ("5111", None),  # no such code in SOPT 9.2: commercial codes are listed without descendants
 ])
-def test_sopt_codes_map_by_prefix(code: str, line: str | None) -> None:
+def test_sopt_codes_map_by_the_payer_files_list(code: str, line: str | None) -> None:
     result = line_of_business(PAYER, coverage((SOPT, code)))
     assert (result.line.id if result.line else None) == line
 
