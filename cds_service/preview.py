@@ -8,11 +8,15 @@ indication's diagnosis codes as the order's
 reason or with no reason at all. Each request goes through the same ``Evaluator.evaluate`` that
 answers hook calls, so the cards shown are exactly the cards clinicians get.
 
-``scenarios`` is pure (policy and payer file in, requests out); ``preview`` runs them.
+``scenarios`` is pure (policy and payer file in, requests out); ``preview`` runs them. An author
+narrows the page by the three facets every scenario has (``FACETS``: the member's plan, the code,
+the indication), with values taken from the scenarios themselves, so whatever situations the
+preview comes to distinguish can be filtered the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +61,31 @@ class Preview:
     @property
     def label(self) -> str:
         return self.scenario.label
+
+
+FACETS = ("member", "code", "indication")
+"""What a preview can be filtered by; also the page's query parameters."""
+
+
+def facets(scenario: Scenario) -> dict[str, str]:
+    """The scenario's value of each facet, as the page shows it."""
+    return {"member": scenario.member, "code": code_label(scenario.code),
+            "indication": scenario.indication}
+
+
+def choices(scenarios: Iterable[Scenario]) -> dict[str, list[str]]:
+    """Each facet's values, in the order the scenarios first have them."""
+    found: dict[str, dict[str, None]] = {name: {} for name in FACETS}
+    for scenario in scenarios:
+        for name, value in facets(scenario).items():
+            found[name].setdefault(value)
+    return {name: list(values) for name, values in found.items()}
+
+
+def matching(previews: Iterable[Preview], wanted: Mapping[str, str]) -> list[Preview]:
+    """The previews whose scenario has every wanted facet value (an empty mapping: all)."""
+    return [p for p in previews
+            if all(facets(p.scenario)[name] == value for name, value in wanted.items())]
 
 
 def code_label(code: ProcedureCode) -> str:

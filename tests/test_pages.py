@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
+import pytest
 from fastapi.testclient import TestClient
 
-from tests.support import call, example
+from tests.support import assert_outcome, call, example
 
 
 def test_discovery_lists_every_hook_we_answer_with_patient_and_coverage_prefetch(
@@ -112,3 +114,60 @@ def test_a_trailing_slash_is_a_404_never_a_redirect_built_from_the_host_header(
                               follow_redirects=False)
         assert response.status_code == 404, (path, response.status_code)
         assert "location" not in response.headers
+
+
+# -- the preview's filter form (issue 18): server-side, so it works without any script ----------
+
+PREVIEW = "/policies/cryosurgical-ablation-liver-tumors/preview"
+
+
+def shown_scenarios(page: str) -> list[str]:
+    """The "member · indication" heading of each scenario section on a preview page."""
+    return re.findall(r'<section class="scenario" id="[^"]+">\n<h3>(.+?) <a class="only"', page)
+
+
+@pytest.mark.parametrize(("query", "count"), [
+    ({}, 36),
+    ({"member": "Commercial"}, 12),
+    ({"code": "CPT 47383"}, 12),
+    ({"indication": "Colorectal liver metastases"}, 9),
+    ({"member": "plan type not mapped", "indication": "no recognised indication"}, 3),
+    ({"member": "Commercial", "code": "CPT 47383", "indication": "Colorectal liver metastases"},
+     1),
+    ({"member": "", "code": "", "indication": ""}, 36),  # the form sent with "All" everywhere
+])
+def test_preview_shows_only_the_scenarios_the_filter_names(
+        client: TestClient, query: dict[str, str], count: int) -> None:
+    page = client.get(PREVIEW, params=query)
+    assert page.status_code == 200
+    shown = shown_scenarios(page.text)
+    assert len(shown) == count == page.text.count('<article class="card ')
+    for value in query.values():
+        if value:
+            assert f'<option value="{value}" selected>' in page.text
+    if query.get("member"):
+        assert all(h.startswith(query["member"] + " \u00b7 ") for h in shown)
+    if query.get("indication"):
+        assert all(h.endswith(" \u00b7 " + query["indication"]) for h in shown)
+    if any(query.values()):
+        assert f"Showing {count} of 36 scenarios" in page.text
+    else:
+        assert "Showing all 36 scenarios" in page.text
+
+
+def test_each_scenario_links_to_itself_alone(client: TestClient) -> None:
+    page = client.get(PREVIEW, params={"member": "Medicare Advantage", "code": "CPT 47371"}).text
+    links = re.findall(r'<a class="only" href="([^"]+)"', page)
+    assert len(links) == 4
+    alone = client.get(links[-1].replace("&amp;", "&").removeprefix("https://cds.payer.example"))
+    assert shown_scenarios(alone.text) == ["Medicare Advantage \u00b7 no recognised indication"]
+
+
+@pytest.mark.parametrize("query", [{"member": "Medigap"}, {"code": "CPT 99999"},
+                                   {"indication": "<script>alert(1)</script>"}])
+def test_a_filter_value_no_scenario_has_is_a_400_naming_the_parameter(
+        client: TestClient, query: dict[str, str]) -> None:
+    [(name, value)] = query.items()
+    outcome = assert_outcome(client.get(PREVIEW, params=query), 400, mentions=name)
+    assert outcome["issue"][0]["expression"] == [name]
+    assert value not in str(outcome)

@@ -111,7 +111,9 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         "One policy, an anchor per section (HTML)", "text/html", errors=(404,), tag="Pages"),
     ("get", "/policies/{policy_id}/preview"): Endpoint(
         "Every card the policy can produce, as an EHR shows it (HTML)", "text/html",
-        errors=(404,), tag="Pages"),
+        errors=(400, 404), tag="Pages", description=(
+            "member, code and indication narrow it to the scenarios with that value, as the "
+            "page's filter form names them; a value no scenario has is a 400.")),
     ("get", "/CodeSystem/override-reason"): Endpoint(
         "The override reasons offered on cards (FHIR CodeSystem)", FHIR_JSON, tag="Pages"),
     ("get", "/healthz"): Endpoint("Liveness", "application/json", tag="Operations"),

@@ -7,15 +7,17 @@ Payers publish medical policies openly; these pages carry no patient data and ne
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from cds_service.api.jsonio import FHIRJSONResponse
-from cds_service.errors import NotFound
+from cds_service.errors import BadRequest, NotFound
 from cds_service.pages import render
 from cds_service.policy.loader import LoadedPolicy
 from cds_service.policy.models import Policy
-from cds_service.preview import preview
+from cds_service.preview import FACETS, Preview, choices, matching, preview
 from cds_service.runtime import Runtime
 
 router = APIRouter()
@@ -46,22 +48,50 @@ async def policy_page(policy_id: str, request: Request) -> HTMLResponse:
 
 
 @router.get("/policies/{policy_id}/preview", response_class=HTMLResponse)
-async def card_preview(policy_id: str, request: Request) -> HTMLResponse:
-    """Every card the policy can produce, as the hook endpoint answers (see cds_service.preview)."""
+async def card_preview(policy_id: str, request: Request,
+                       member: Annotated[str | None, Query(
+                           description="Only this member's plan, as the page names it")] = None,
+                       code: Annotated[str | None, Query(
+                           description="Only this code, e.g. CPT 47383")] = None,
+                       indication: Annotated[str | None, Query(
+                           description="Only this indication, as the page names it")] = None,
+                       ) -> HTMLResponse:
+    """Every card the policy can produce, as the hook endpoint answers (see cds_service.preview),
+    narrowed by the filter form's query parameters (empty: all)."""
     rt: Runtime = request.app.state.runtime
     loaded = _policy_or_404(rt, policy_id)
     # Policies and payer file are fixed for the app's life, and so are the cards: made once per
-    # app (about 1 ms per card), so an open page cannot take CPU from hook calls.
-    made: dict[str, str] | None = getattr(request.app.state, "preview_pages", None)
-    if made is None:
-        made = request.app.state.preview_pages = {}
+    # app (about 1 ms per card), so an open page cannot take CPU from hook calls. Pages are kept
+    # per filter too: only values the scenarios have get this far, so there are few.
+    made, pages = _preview_caches(request)
     if policy_id not in made:
-        previews = await preview(rt.evaluator, loaded.policy, rt.knowledge.payer)
-        made[policy_id] = render.preview_page(
-            loaded.policy, previews, payer=rt.knowledge.payer.name,
+        made[policy_id] = await preview(rt.evaluator, loaded.policy, rt.knowledge.payer)
+    previews = made[policy_id]
+    options = choices(p.scenario for p in previews)
+    wanted = {name: value for name, value in zip(FACETS, (member, code, indication), strict=True)
+              if value}
+    for name, value in wanted.items():
+        if value not in options[name]:
+            raise BadRequest(f"Query parameter {name!r} names no {name} of this preview; one of: "
+                             f"{', '.join(options[name])} (or empty for all).", expression=name)
+    key = (policy_id, *(wanted.get(name, "") for name in FACETS))
+    if key not in pages:
+        pages[key] = render.preview_page(
+            loaded.policy, previews, matching(previews, wanted), choices=options,
+            selected=wanted, payer=rt.knowledge.payer.name,
             index_url=rt.evaluator.policies_url,
-            policy_url=f"{rt.evaluator.policies_url}/{loaded.policy.id}")
-    return HTMLResponse(made[policy_id])
+            policy_url=f"{rt.evaluator.policies_url}/{loaded.policy.id}",
+            preview_url=preview_url(rt, loaded.policy))
+    return HTMLResponse(pages[key])
+
+
+def _preview_caches(request: Request) -> tuple[dict[str, list[Preview]],
+                                               dict[tuple[str, ...], str]]:
+    """The app's previews by policy id, and its rendered pages by policy id and filter."""
+    state = request.app.state
+    if getattr(state, "previews", None) is None:
+        state.previews, state.preview_pages = {}, {}
+    return state.previews, state.preview_pages
 
 
 def preview_url(rt: Runtime, policy: Policy) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markdown_it import MarkdownIt
@@ -15,7 +16,10 @@ from markupsafe import Markup
 
 from cds_service.fhir.coding import SYSTEM_LABELS, canonical_system
 from cds_service.policy.models import Indication, Policy
-from cds_service.preview import NO_COVERAGE, Preview, code_label
+from cds_service.preview import FACETS, NO_COVERAGE, Preview, code_label, facets
+
+FACET_LABELS = {"member": "Member's plan", "code": "Code", "indication": "Indication"}
+"""The filter form's label of each preview facet."""
 
 
 @dataclass(frozen=True)
@@ -83,12 +87,19 @@ def index_page(policies: list[tuple[Policy, str, str]], *, payer: str, index_url
                   code_label=lambda c: f"{system_label(c.system)} {c.code}")
 
 
-def preview_page(policy: Policy, previews: list[Preview], *, payer: str, index_url: str,
-                 policy_url: str) -> str:
+def preview_page(policy: Policy, previews: list[Preview], shown: list[Preview], *,
+                 choices: dict[str, list[str]], selected: dict[str, str], payer: str,
+                 index_url: str, policy_url: str, preview_url: str) -> str:
+    """``previews``: every scenario's cards; ``shown``: those the filter ``selected`` keeps;
+    ``choices``: each facet's values, for the filter form."""
     sections: dict[str, list[Preview]] = {}
-    for item in previews:
+    for item in shown:
         sections.setdefault(code_label(item.scenario.code), []).append(item)
     return render("preview.html", p=policy, sections=sections, payer=payer, index_url=index_url,
-                  policy_url=policy_url, card_count=sum(len(x.cards) for x in previews),
-                  scenario_count=len(previews),
+                  policy_url=policy_url, preview_url=preview_url,
+                  card_count=sum(len(x.cards) for x in previews),
+                  scenario_count=len(previews), shown_count=len(shown),
+                  facets=[(name, FACET_LABELS[name]) for name in FACETS],
+                  choices=choices, selected=selected, only=lambda item: urlencode(facets(
+                      item.scenario)),
                   without_coverage=any(x.scenario.member == NO_COVERAGE for x in previews))

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
 from cds_service.api.openapi import ENDPOINTS
@@ -20,7 +21,9 @@ pytestmark = pytest.mark.browser
 
 POLICY = "cryosurgical-ablation-liver-tumors"
 POLICIES = [POLICY, "test-only-thermoplasty"]
-PAGES = ["/policies", *(f"/policies/{p}{page}" for p in POLICIES for page in ("", "/preview"))]
+FILTERED = f"/policies/{POLICY}/preview?member=Commercial&code=CPT+47383&indication="
+PAGES = ["/policies", *(f"/policies/{p}{page}" for p in POLICIES for page in ("", "/preview")),
+         FILTERED]
 WIDTHS = [420, 1400]
 
 
@@ -53,7 +56,7 @@ def test_nothing_overflows_sideways(browser: webdriver.Chrome, base_url: str, pa
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("path", [p for p in PAGES if not p.endswith("/preview")])
+@pytest.mark.parametrize("path", [p for p in PAGES if "/preview" not in p])
 def test_every_table_has_header_cells(browser: webdriver.Chrome, base_url: str, path: str,
                                       width: int) -> None:
     open_at(browser, base_url + path, width)
@@ -104,6 +107,36 @@ def test_preview_shows_every_card_with_its_markdown_rendered(
     colours = js(browser, """return ['warning', 'info'].map(k => getComputedStyle(
         document.querySelector('article.card.' + k)).borderLeftColor);""")
     assert colours[0] != colours[1]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_preview_filter_form_narrows_the_page_without_any_script(
+        browser: webdriver.Chrome, base_url: str, width: int) -> None:
+    open_at(browser, f"{base_url}/policies/{POLICY}/preview", width)
+    assert browser.find_elements(By.TAG_NAME, "script") == []
+    every = len(browser.find_elements(By.CSS_SELECTOR, "section.scenario"))
+    full_height = js(browser, "return document.documentElement.scrollHeight")
+    Select(browser.find_element(By.NAME, "member")).select_by_visible_text("Commercial")
+    Select(browser.find_element(By.NAME, "code")).select_by_visible_text("CPT 47383")
+    browser.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+    WebDriverWait(browser, 20).until(lambda b: "member=Commercial" in b.current_url)
+    assert "code=CPT+47383" in browser.current_url
+    headings = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "section.scenario h3")]
+    assert len(headings) == 4  # one plan and one code: each of the 3 indications, and none
+    assert all(h.startswith("Commercial \u00b7 ") for h in headings)
+    assert Select(browser.find_element(By.NAME, "member")).first_selected_option.text == \
+        "Commercial"
+    assert Select(browser.find_element(By.NAME, "indication")).first_selected_option.text == "All"
+    # The point of the filter: a page an author can read, not the whole preview's length.
+    assert js(browser, "return document.documentElement.scrollHeight") < full_height / 4
+    # Every control of the form is on screen at once, at the width of an EHR side panel too.
+    for control in browser.find_elements(By.CSS_SELECTOR, "form.filters select, form.filters "
+                                                           "button"):
+        box = control.rect
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width
+    browser.find_element(By.LINK_TEXT, "show all").click()
+    WebDriverWait(browser, 20).until(lambda b: "?" not in b.current_url)
+    assert len(browser.find_elements(By.CSS_SELECTOR, "section.scenario")) == every
 
 
 def test_api_docs_render_every_endpoint_from_our_own_assets(browser: webdriver.Chrome,
