@@ -11,7 +11,16 @@ from cds_service.knowledge import Knowledge, load_knowledge
 from cds_service.payer import coverage as cov
 from cds_service.payer.models import PayerConfig
 from cds_service.policy.models import Policy
-from cds_service.preview import NO_COVERAGE, NO_INDICATION, UNKNOWN_PLAN, preview, scenarios
+from cds_service.preview import (
+    NO_COVERAGE,
+    NO_INDICATION,
+    UNKNOWN_PLAN,
+    Preview,
+    choices,
+    matching,
+    preview,
+    scenarios,
+)
 
 POLICY = "cryosurgical-ablation-liver-tumors"
 
@@ -113,3 +122,26 @@ def test_a_payer_with_identifiers_and_a_class_only_line_still_gets_every_card(
     assert len(previews) == 36
     warnings = {p.scenario.member for p in previews if p.cards[0]["indicator"] == "warning"}
     assert warnings == {"Medicare Advantage", "Commercial"}
+
+
+def test_an_indication_whose_groups_share_a_code_gets_that_code_once(
+        knowledge: Knowledge) -> None:
+    # Neuroendocrine liver metastases: (C7B.02 or C7B.8) and (C7B.02 or C78.7 ...).
+    net = next(s for s in scenarios(policy_of(knowledge), knowledge.payer)
+               if s.indication == "Neuroendocrine liver metastases")
+    order = net.request["context"]["draftOrders"]["entry"][0]["resource"]
+    assert [c["coding"][0]["code"] for c in order["reasonCode"]] == ["C7B.02"]
+
+
+def test_choices_and_matching_use_the_scenarios_own_values(knowledge: Knowledge) -> None:
+    found = scenarios(policy_of(knowledge), knowledge.payer)
+    options = choices(found)
+    assert options["member"] == [line.name for line in knowledge.payer.lines_of_business] + [
+        UNKNOWN_PLAN]
+    assert options["code"] == ["CPT 47371", "CPT 47381", "CPT 47383"]
+    assert options["indication"][-1] == NO_INDICATION
+    previews = [Preview(s, []) for s in found]
+    assert matching(previews, {}) == previews
+    assert [p.scenario for p in matching(previews, {"code": "CPT 47381",
+                                                    "member": UNKNOWN_PLAN})] == [
+        s for s in found if s.code.code == "47381" and s.member == UNKNOWN_PLAN]
