@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cds_service.crd_versions import canonical_context
 from cds_service.errors import BadRequest, PreconditionFailed
 from cds_service.fhir.coding import codings, elements
 from cds_service.fhir.data import Fetcher, RequestData
@@ -40,6 +41,7 @@ from cds_service.respond.coverage_info import (
     already_asserted,
     build_action,
     coverage_information,
+    target,
 )
 from cds_service.respond.finding import Finding
 from cds_service.respond.options import Options, read_options
@@ -113,9 +115,13 @@ class Evaluator:
         return f"{self.base_url}/CodeSystem/override-reason"
 
     async def evaluate(self, request: HookRequest, service: ServiceDefinition,
-                       fetcher: Fetcher | None) -> Evaluation:
+                       fetcher: Fetcher | None, *, client_version: str | None = None,
+                       ) -> Evaluation:
+        """``client_version``: the CRD version the caller's trust-file entry names."""
+        request = request.model_copy(
+            update={"context": canonical_context(service.hook, request.context)})
         read_context(service, request.context)
-        options = read_options(request.extension)
+        options = read_options(request.extension, client_version)
         data = RequestData(context=request.context,
                            entries=bundle_entries(service, request.context),
                            prefetch=request.prefetch, templates=service.prefetch,
@@ -317,7 +323,7 @@ class Evaluator:
         for f in evaluation.findings:
             if f.policy.card_topic not in options.disabled_card_types \
                     and len(cards) < options.max_cards:
-                card = build_card(f, new_id=self.new_id, crd_version=options.crd_version,
+                card = build_card(f, new_id=self.new_id, version=options.version,
                                   override_system=self.override_system,
                                   source_url=self.policies_url,
                                   name_order=len(evaluation.findings) > 1)
@@ -328,13 +334,14 @@ class Evaluator:
                 a = evaluation.assertions.get(order.index)
                 if a is None:
                     continue
-                a = a.for_version(options.crd_version)
+                a = a.for_version(options.version)
                 assertion_id = self.new_id()
                 extension = coverage_information(a, assertion_id=assertion_id, today=today,
-                                                 crd_version=options.crd_version)
-                if already_asserted(order.resource, extension):
+                                                 version=options.version)
+                if already_asserted(target(order, options.version), extension):
                     continue
-                action = build_action(a, extension=extension, payer=self.knowledge.payer.name)
+                action = build_action(a, extension=extension, payer=self.knowledge.payer.name,
+                                      version=options.version)
                 actions.append(action)
                 evaluation.actions.append((a, action, assertion_id))
         evaluation.response = HookResponse(

@@ -47,7 +47,8 @@ async def call_hook(service_id: str, request: Request) -> JSONResponse:
             raise BadRequest(f"service {service.id!r} answers the {service.hook!r} hook, "
                              f"not {hook_request.hook!r}", expression="hook")
         fetcher = rt.fetcher_for(hook_request, client)  # claims the jti before its first query
-        evaluation = await rt.evaluator.evaluate(hook_request, service, fetcher)
+        evaluation = await rt.evaluator.evaluate(hook_request, service, fetcher,
+                                                 client_version=client.crd_version)
     except ServiceError as exc:
         await rt.record_refusal(service, hook_request, client, exc)
         raise

@@ -28,6 +28,8 @@ class Client:
     jti: str | None = None
     fhir_servers: tuple[str, ...] = ()
     """fhirServer base URLs this client may send us to (with its access token)."""
+    crd_version: str | None = None
+    """The Da Vinci CRD version its trust-file entry names, for calls that name none."""
     any_fhir_server: bool = False
     """Development only: authentication is off, so no allowlist can be applied."""
     pending: PendingJti | None = field(default=None, compare=False)

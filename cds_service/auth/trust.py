@@ -14,6 +14,7 @@ user's token, anywhere). JSON or YAML::
         tenant: 2ddd6c3a-8e9a-44c6-a305-52111ad302a2
         fhir_servers: [https://ehr.example.org/fhir]
         algorithms: [ES384, RS384]
+        crd_version: "2.0"      # optional: its calls without davinci-crd.requestedVersion
 
 A bad file stops start-up with a ``ConfigurationError`` naming the file and the field.
 """
@@ -30,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from cds_service.auth.jwks import SUPPORTED_ALGORITHMS, KeySet, key_problems
 from cds_service.config import Settings
+from cds_service.crd_versions import declared_versions, named
 from cds_service.datafiles import load_model
 from cds_service.errors import ConfigurationError
 
@@ -70,6 +72,17 @@ class TrustedClient(BaseModel):
     fhir_servers: tuple[str, ...] = ()
     """fhirServer base URLs we may query with this client's access tokens (no trailing ``/``)."""
     algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
+    crd_version: str | None = None
+    """The Da Vinci CRD version this client speaks ("2.0", "2.1", "2.2", or a full release such
+    as "2.0.1"), used when its calls carry no ``davinci-crd.requestedVersion``."""
+
+    @field_validator("crd_version")
+    @classmethod
+    def _crd_version(cls, value: str | None) -> str | None:
+        if value is not None and named(value) is None:
+            raise ValueError(f"{value!r} is not a Da Vinci CRD version this service answers "
+                             f"({', '.join(declared_versions())})")
+        return value
 
     @field_validator("jwks")
     @classmethod

@@ -77,7 +77,7 @@ class JwtAuthenticator:
         log.debug("client authenticated", extra={"iss": client.iss, "jti": claims["jti"],
                                                  "tenant": tenant})
         return Client(iss=client.iss, tenant=tenant, jti=claims["jti"],
-                      fhir_servers=client.fhir_servers,
+                      fhir_servers=client.fhir_servers, crd_version=client.crd_version,
                       pending=None if claim else PendingJti(client.iss, claims["jti"], expires_at))
 
     async def _verify(self, token: str, audiences: Sequence[str],

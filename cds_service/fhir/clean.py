@@ -1,7 +1,8 @@
-"""No null, no empty array, no empty object: FHIR JSON's "absent", made explicit (pure).
+"""No null, no empty string, array or object: FHIR JSON's "absent", made explicit (pure).
 
 FHIR R4 JSON (§json.html: arrays and objects SHALL NOT be empty, and null is allowed only as a
-placeholder keeping a primitive array aligned with its ``_element`` extension array) and CDS Hooks
+placeholder keeping a primitive array aligned with its ``_element`` extension array; R4
+datatypes.html: "Strings SHALL NOT be empty") and CDS Hooks
 2.0 §Use of JSON. EHRs send such values (``"reasonCode": []``): we read them as absent, and an
 order we echo back must not carry them.
 """
@@ -56,7 +57,7 @@ def _clean(value: Any) -> bool:
             elif kind is list:
                 if not item or not _clean_items(item, value, key):
                     return False
-            elif item is None or isinstance(item, dict | list):
+            elif item is None or item == "" or isinstance(item, dict | list):
                 return False
         return True
     if kind is list:
@@ -70,6 +71,8 @@ def _clean_items(items: list[Any], parent: dict[str, Any] | None, key: str) -> b
         kind = type(item)
         if item is None:
             nulls += 1
+        elif item == "":
+            return False
         elif kind is dict:
             if not item or not _clean(item):
                 return False
@@ -86,4 +89,4 @@ def _clean_items(items: list[Any], parent: dict[str, Any] | None, key: str) -> b
 
 
 def _empty(value: Any) -> bool:
-    return value is None or value == [] or value == {}
+    return value is None or value == "" or value == [] or value == {}

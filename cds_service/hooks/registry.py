@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cds_service.crd_versions import declared_versions
 from cds_service.hooks.request import (
     AppointmentBookContext,
     OrderDispatchContext,
@@ -24,7 +25,7 @@ from cds_service.hooks.request import (
     OrderSignContext,
     PatientContext,
 )
-from cds_service.respond.options import SUPPORTED_VERSIONS, configuration_options
+from cds_service.respond.options import configuration_options
 
 # Da Vinci CRD 2.2.1 standard prefetch (input/resources/CRDServices.json, §found-29), for the
 # data our decision reads. We only ever expand ``patient`` and ``coverage`` ourselves (plain
@@ -87,7 +88,7 @@ class ServiceDefinition:
             "usageRequirements": USAGE,
             "prefetch": dict(self.prefetch),
             "extension": {
-                "davinci-crd.version": list(SUPPORTED_VERSIONS),
+                "davinci-crd.version": declared_versions(),
                 "davinci-crd.configuration-options": configuration_options(card_types),
             },
         }

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from cds_service.crd_versions import CrdVersion
 from cds_service.hooks.response import Action, Card, Coding, Link, Source, Suggestion
 from cds_service.respond import markdown as md
 from cds_service.respond.finding import Finding
 
-CARD_TYPE_SYSTEMS = {
-    # Da Vinci CRD 2.2 moved card types to terminology.hl7.org; 2.0.1/2.1 used the IG's temp system.
-    "2.2": "http://terminology.hl7.org/CodeSystem/cdshooks-card-type",
-    "2.1": "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp",
-}
 CARD_TYPE_DISPLAYS = {
     # The displays both systems define (CRD ValueSet cardType, 2.0.1 and 2.2.1:
     # https://hl7.org/fhir/us/davinci-crd/2.2.1/en/ValueSet-cardType.html; the IG's example
@@ -139,7 +135,7 @@ def _plain(text: str) -> str:
     return " ".join(text.lower().rstrip(".").split())
 
 
-def build_card(f: Finding, *, new_id: Callable[[], str], crd_version: str,
+def build_card(f: Finding, *, new_id: Callable[[], str], version: CrdVersion,
                override_system: str, source_url: str, name_order: bool = True) -> Card:
     """``source_url`` is about the payer's policies as a whole (2.0 §Source: not a drill-down);
     the card's ``links`` go to the policy itself."""
@@ -174,7 +170,7 @@ def build_card(f: Finding, *, new_id: Callable[[], str], crd_version: str,
         indicator="warning" if f.determination else "info",
         detail=detail(f, name_order=name_order),
         source=Source(label=p.payer, url=source_url,
-                      topic=Coding(system=CARD_TYPE_SYSTEMS[crd_version], code=p.card_topic,
+                      topic=Coding(system=version.card_type_system, code=p.card_topic,
                                    display=CARD_TYPE_DISPLAYS.get(p.card_topic))),
         links=links,
         suggestions=suggestions,

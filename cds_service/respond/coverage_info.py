@@ -3,8 +3,9 @@
 An ``update`` of the order that changes nothing but the coverage-information extension
 (§resp-37), one per in-scope order of a primary hook (§hook-16, §resp-26). What is asserted comes
 from data: a policy's determination for the member's line of business, or the payer file's
-assertion for unmatched orders and unknown plans. Invariants q2, q3, q6 and q9 hold by
-construction (checked on the payer file at load, and by ``for_version`` for 2.1 clients).
+assertion for unmatched orders and unknown plans, in CRD 2.2 terms; ``for_version`` says it in
+the vocabulary of the version the client speaks (``crd_versions``). Invariants q2, q3, q6 and q9
+hold by construction (checked on the payer file at load, and by ``for_version`` per version).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
+from cds_service.crd_versions import CrdVersion
 from cds_service.fhir.clean import pruned
 from cds_service.fhir.coding import elements
 from cds_service.fhir.orders import Order
@@ -21,8 +23,6 @@ from cds_service.hooks.response import Action
 from cds_service.policy.models import ProcedureCode
 
 COVERAGE_INFORMATION = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
-# The IG's own 2.2 examples still code coverage details in the temp system; valid in 2.1 and 2.2.
-COVERAGE_DETAIL_SYSTEM = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
 # Sub-extensions that differ between two assertions of the same thing made on different calls.
 _PER_CALL = {"date", "coverage-assertion-id"}
 
@@ -44,22 +44,28 @@ class Assertion:
     phrase: str | None = None
     """The determination in a few words, for the action's description."""
 
-    def for_version(self, crd_version: str) -> Assertion:
-        """CRD 2.1 has no ``indeterminate`` (added in 2.2) nor info-needed ``detail-code``: the
-        2.1 equivalent is ``conditional`` with info-needed ``OTH`` and the reason (q3, q6)."""
-        if crd_version != "2.1":
-            return self
-        covered = "conditional" if self.covered == "indeterminate" else self.covered
-        pa_needed = "conditional" if self.pa_needed == "indeterminate" else self.pa_needed
-        info = tuple("OTH" if i == "detail-code" else i for i in self.info_needed)
+    def for_version(self, version: CrdVersion) -> Assertion:
+        """The same assertion in ``version``'s codes (CRD before 2.2 has no ``indeterminate``:
+        ``conditional`` with info-needed ``OTH`` and the reason says the same, crd-ci-q3, q6)."""
+        def code(value: str) -> str | None:
+            return version.older_codes.get(value, value)
+
+        covered = code(self.covered) or "conditional"
+        pa_needed = code(self.pa_needed) if self.pa_needed is not None else None
+        if version.pa_needed_unless_not_covered and covered != "not-covered" \
+                and pa_needed is None:
+            # 2.0.1 crd-ci-q2: whatever is not not-covered states its prior-authorization rule;
+            # the payer stated none, so it depends on what it does not know.
+            pa_needed = "conditional"
+        info = tuple(dict.fromkeys(c for c in map(code, self.info_needed) if c))
         if "conditional" in (covered, pa_needed) and not info:
             info = ("OTH",)
-        return replace(self, covered=covered, pa_needed=pa_needed,
-                       info_needed=tuple(dict.fromkeys(info)))
+        return replace(self, covered=covered, pa_needed=pa_needed, info_needed=info)
 
 
 def coverage_information(a: Assertion, *, assertion_id: str, today: date,
-                         crd_version: str) -> dict[str, Any]:
+                         version: CrdVersion) -> dict[str, Any]:
+    """The extension for ``a`` (already ``for_version``), in ``version``'s shape."""
     subs: list[dict[str, Any]] = [
         {"url": "coverage", "valueReference": {"reference": a.coverage_reference}},
         {"url": "covered", "valueCode": a.covered},
@@ -71,14 +77,19 @@ def coverage_information(a: Assertion, *, assertion_id: str, today: date,
         "system": c.system, "code": c.code, "display": c.display}} for c in a.billing_codes]
     if a.reason is not None:
         subs.append({"url": "reason", "valueCodeableConcept": {"text": a.reason}})
-    if a.policy_url is not None:
+    link = version.details.get("policy-link")
+    if a.policy_url is not None and link is not None:
         detail: list[dict[str, Any]] = []
-        if crd_version == "2.2":
-            detail.append({"url": "category", "valueCode": "cat-other"})  # 2.2 only
+        if version.detail_category:
+            # THO crd-coverage-detail puts policy-link under _other ("Category should be
+            # 'cat-other'").
+            detail.append({"url": "category", "valueCode": "cat-other"})
+        coding = {"system": link.system, "code": link.code}
+        if link.display:
+            coding["display"] = link.display
         detail += [
-            {"url": "code", "valueCodeableConcept": {"coding": [
-                {"system": COVERAGE_DETAIL_SYSTEM, "code": "policy-link"}]}},
-            {"url": "value", "valueUrl": a.policy_url},
+            {"url": "code", "valueCodeableConcept": {"coding": [coding]}},
+            {"url": "value", link.value: a.policy_url},
         ]
         subs.append({"url": "detail", "extension": detail})
     subs += [
@@ -97,9 +108,18 @@ def already_asserted(resource: dict[str, Any], new: dict[str, Any]) -> bool:
     return len(same_coverage) == 1 and _comparable(same_coverage[0]) == _comparable(new)
 
 
-def build_action(a: Assertion, *, extension: dict[str, Any], payer: str) -> Action:
+def target(order: Order, version: CrdVersion) -> dict[str, Any]:
+    """The resource that receives the assertion: the order, or for an Appointment booked for a
+    request, the request or the Appointment, as the version says."""
+    if order.via is not None and version.appointment_assertion == "appointment":
+        return order.via
+    return order.resource
+
+
+def build_action(a: Assertion, *, extension: dict[str, Any], payer: str,
+                 version: CrdVersion) -> Action:
     # The order as received, less what is not valid FHIR JSON (``"reasonCode": []``, nulls).
-    resource = dict(pruned(a.order.resource))
+    resource = dict(pruned(target(a.order, version)))
     # Replace an earlier assertion for the same coverage, keep every other extension (§resp-37).
     kept = [ext for ext in elements(resource.get("extension"))
             if not (isinstance(ext, dict) and ext.get("url") == COVERAGE_INFORMATION

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cds_service.crd_versions import DEFAULT, CrdVersion, choose
+
 CONFIGURATION = "davinci-crd.configuration"
 REQUESTED_VERSION = "davinci-crd.requestedVersion"
-SUPPORTED_VERSIONS = ("2.1", "2.2")
 DEFAULT_MAX_CARDS = 10
 
 
@@ -21,10 +22,13 @@ class Options:
     coverage_info: bool = True
     disabled_card_types: frozenset[str] = field(default_factory=frozenset)
     max_cards: int = DEFAULT_MAX_CARDS
-    crd_version: str = "2.2"
+    version: CrdVersion = DEFAULT
+    """The Da Vinci CRD version the call is answered in (``crd_versions.choose``)."""
 
 
-def read_options(extension: dict[str, Any] | None) -> Options:
+def read_options(extension: dict[str, Any] | None, client_version: str | None = None,
+                 ) -> Options:
+    """``client_version``: the version the caller's trust-file entry names, if any."""
     ext = extension or {}
     config = ext.get(CONFIGURATION)
     config = config if isinstance(config, dict) else {}
@@ -34,16 +38,8 @@ def read_options(extension: dict[str, Any] | None) -> Options:
     max_cards = config.get("max-cards", DEFAULT_MAX_CARDS)
     if isinstance(max_cards, bool) or not isinstance(max_cards, int) or max_cards < 0:
         max_cards = DEFAULT_MAX_CARDS  # nonsense values are handled gracefully (§dev-6)
-    return Options(coverage_info, disabled, max_cards, _version(ext.get(REQUESTED_VERSION)))
-
-
-def _version(requested: Any) -> str:
-    if isinstance(requested, str):
-        if requested in SUPPORTED_VERSIONS:
-            return requested
-        if requested.startswith("2.0"):
-            return "2.1"  # 2.0.1 shapes are those of 2.1 for everything we emit
-    return "2.2"
+    return Options(coverage_info, disabled, max_cards,
+                   choose(ext.get(REQUESTED_VERSION), client_version))
 
 
 def configuration_options(card_types: list[str]) -> list[dict[str, Any]]:

@@ -136,7 +136,7 @@ def decision_record(service: ServiceDefinition, request: HookRequest, client: Cl
         client_tenant=client.tenant,
         client_jti=client.jti,
         fhir_server=request.fhir_server,
-        options={"crdVersion": options.crd_version, "coverageInfo": options.coverage_info,
+        options={"crdVersion": options.version.name, "coverageInfo": options.coverage_info,
                  "maxCards": options.max_cards,
                  "disabledCardTypes": sorted(options.disabled_card_types)},
         fetched=tuple(evaluation.fetched),

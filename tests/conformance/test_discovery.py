@@ -16,7 +16,10 @@ from .data import REFERENCE, SERVICE_IDS, example_requests, load_json
 # 2.0 §Prefetch tokens: the context's patientId, userId and encounterId (the user* tokens are
 # for Practitioner/PractitionerRole/... only and not used by an order service).
 ALLOWED_TOKENS = {"context.patientId", "context.userId", "context.encounterId"}
-VERSION = re.compile(r"^[1-9]\d*\.[1-9]\d*$")
+# CRD 2.2.1 deviations.md: versions are "the first two nodes ... (i.e. 2.0, not 2.0.0 or 2.0.1)".
+# (Its crdver-1 regex ^[1-9]\d*\.[1-9]\d*$ would refuse the very "2.0" the text gives as the
+# example, so the text is followed.)
+VERSION = re.compile(r"^[1-9]\d*\.\d+$")
 JSON_TYPES = {"boolean": bool, "integer": int}
 
 
@@ -77,6 +80,8 @@ def test_crd_versions_are_a_list_of_major_minor_strings(
     assert isinstance(versions, list) and versions
     assert all(isinstance(v, str) and VERSION.match(v) for v in versions), versions
     assert len(versions) == len(set(versions))
+    # §dev-2: every version the service answers is declared: STU 2.0.1, 2.1 and 2.2.
+    assert versions == ["2.0", "2.1", "2.2"]
 
 
 @pytest.mark.parametrize("hook", sorted(SERVICE_IDS))
