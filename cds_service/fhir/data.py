@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from cds_service.errors import PreconditionFailed
 from cds_service.fhir.coding import elements
-from cds_service.fhir.prefetch import Slot, expand, slot
+from cds_service.fhir.prefetch import Slot, expand, resource_type_of, slot
 from cds_service.fhir.references import ResourceIndex, bundle_resources
 
 
@@ -78,6 +78,9 @@ class RequestData:
             return await self._all_pages(key, value)
         if state is Slot.NULL:
             return []
+        elsewhere = await self._under_other_keys(key)
+        if elsewhere:
+            return elsewhere
         url = expand(self.templates[key], self.context)
         if url is None:
             raise PreconditionFailed(f"prefetch {key!r} cannot be built from the context",
@@ -98,6 +101,21 @@ class RequestData:
         for resource in resources:
             self.index.add(resource)
         return resources
+
+    async def _under_other_keys(self, key: str) -> list[dict[str, Any]]:
+        """Resources of our key's type that the client prefetched under keys of its own (the
+        Da Vinci CRD request generator sends the Coverage as ``coverageBundle``; Inferno's 2.0.1
+        order-dispatch bodies send the order as ``order``): clients SHALL NOT depend on key
+        names (CRD 2.2 §found-30), so neither do we. A key we do not know is never an error."""
+        rtype = resource_type_of(self.templates[key])
+        found: list[dict[str, Any]] = []
+        for other, value in (self.prefetch or {}).items():
+            if other in self.templates or slot(self.prefetch, other)[0] is not Slot.PRESENT:
+                continue
+            if any(r.get("resourceType") == rtype for r in bundle_resources(value)):
+                found += [r for r in await self._all_pages(other, value)
+                          if r.get("resourceType") == rtype]
+        return found
 
     async def _all_pages(self, key: str, value: dict[str, Any]) -> list[dict[str, Any]]:
         """A prefetched resource, or every page of a prefetched search: 2.0 lets clients send a

@@ -50,3 +50,12 @@ def expand(template: str, context: dict[str, Any]) -> str | None:
 
     url = _TOKEN.sub(fill, template)
     return None if missing else url
+
+
+_TYPE = re.compile(r"^([A-Z][A-Za-z]+)(?:[/?]|$)")
+
+
+def resource_type_of(template: str) -> str | None:
+    """The resource type a template reads or searches (``Coverage?patient=...`` -> Coverage)."""
+    match = _TYPE.match(template)
+    return match.group(1) if match else None
