@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cds_service.crd_versions import canonical_context
-from cds_service.errors import BadRequest, PreconditionFailed
+from cds_service.errors import BadRequest
 from cds_service.fhir.coding import codings, elements
 from cds_service.fhir.data import Fetcher, RequestData
 from cds_service.fhir.orders import ORDER_TYPES, Order, other_patients, referenced, walk
@@ -143,16 +143,16 @@ class Evaluator:
         member: Coverage | None = None
         for order in asserted:
             own = bool(elements(order.resource.get("insurance")))
-            try:
-                coverage = member if member is not None and not own \
-                    else await self.coverage(order, data)
-            except PreconditionFailed:
-                if matches:
-                    raise
-                # Nothing matched and the client neither sent the Coverage nor lets us query
-                # it: the orders get no assertion (it needs a Coverage, CRD §1.6) rather than
-                # the clinician a 412 about orders the payer has nothing to say on.
-                break
+            # A Coverage neither prefetched nor obtainable is a 412 even when no policy matched:
+            # a primary hook owes coverage information on every call "unless reporting an
+            # error" (CRD 2.2 §hook-16; 2.0.1 and 2.1 hooks.md: "SHALL, at minimum, return" it)
+            # and the assertion cannot exist without the Coverage it cites (coverage 1..1).
+            # 412 is the error for "the requested prefetch was not provided and the CRD server
+            # was unable to invoke the queries itself" (2.2 foundation.md §found-32, 2.1 the
+            # same; 2.0.1 defers to CDS Hooks §Prefetch). A Coverage read but not usable is
+            # the 400 of hooks.md (2.1, 2.2: "no Coverage is accessible"), in ``coverage``.
+            coverage = member if member is not None and not own \
+                else await self.coverage(order, data)
             if not own:
                 member = coverage
             coverage.check_id()

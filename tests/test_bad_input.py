@@ -233,10 +233,13 @@ def test_odd_shapes_inside_orders_never_crash(client: TestClient, mutate: Any) -
         assert_outcome(response, 400)
 
 
-def test_request_without_prefetch_for_unmatched_orders_needs_no_data(client: TestClient) -> None:
+def test_unmatched_orders_without_coverage_data_get_412_on_a_primary_hook(
+        client: TestClient) -> None:
+    # CRD 2.2 §hook-16: coverage information on every primary-hook call unless reporting an
+    # error; without the Coverage it cannot be made, and the prefetch could not be completed.
     body = example("order-sign-unrelated-orders")
     del body["prefetch"]
-    assert call(client, body).json() == {"cards": [], "systemActions": []}
+    assert_outcome(call(client, body), 412, mentions="coverage")
 
 
 def test_missing_coverage_prefetch_without_fhir_server_gets_412(client: TestClient) -> None:

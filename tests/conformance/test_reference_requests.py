@@ -65,14 +65,20 @@ def coverage_info_wanted(request: dict[str, Any]) -> bool:
     return config.get("coverage-info", config.get("coverage", True)) is not False
 
 
-@pytest.mark.parametrize("request_body", REQUESTS)
+def coverage_obtainable(request: dict[str, Any]) -> bool:
+    """The request prefetches a Coverage, or lets the service query the EHR for it."""
+    prefetch = request.get("prefetch") or {}
+    return "coverage" in prefetch or bool(request.get("fhirAuthorization"))
+
+
+@pytest.mark.parametrize("request_body", [r for r in REQUESTS
+                                          if coverage_obtainable(r.values[0])])
 def test_reference_request_gets_no_card_and_coverage_information_for_every_primary_order(
         call: Call, models: LogicalModels, request_body: dict[str, Any]) -> None:
     body = conforming(call, models, request_body)
     assert body["cards"] == []
     orders = request_body["context"]["draftOrders"]["entry"]
-    if request_body["hook"] != "order-sign" or not coverage_info_wanted(request_body) \
-            or not coverage_obtainable(request_body):
+    if request_body["hook"] != "order-sign" or not coverage_info_wanted(request_body):
         assert body.get("systemActions", []) == []
         return
     actions = list(coverage_actions(body))
@@ -87,21 +93,22 @@ def test_reference_request_gets_no_card_and_coverage_information_for_every_prima
                                 queried={f"Coverage/{EHR_COVERAGE_ID}"}) == []
 
 
-def coverage_obtainable(request: dict[str, Any]) -> bool:
-    """The request prefetches a Coverage, or lets the service query the EHR for it."""
-    prefetch = request.get("prefetch") or {}
-    return "coverage" in prefetch or bool(request.get("fhirAuthorization"))
-
-
 @pytest.mark.parametrize("request_body", [
     r for r in REQUESTS if not coverage_obtainable(r.values[0])])
-def test_without_coverage_data_unmatched_orders_are_answered_without_assertions(
-        call: Call, models: LogicalModels, request_body: dict[str, Any]) -> None:
-    # No prefetched Coverage and no FHIR server to ask: nothing matched, so the call is not
-    # refused (412) over orders the payer has nothing to say on; no assertion can be made.
-    body = conforming(call, models, request_body)
-    assert body["cards"] == []
-    assert body.get("systemActions", []) == []
+def test_without_coverage_data_a_primary_hook_gets_412_a_secondary_hook_an_answer(
+        call: Call, request_body: dict[str, Any]) -> None:
+    # No prefetched Coverage and no FHIR server to ask. order-sign owes coverage information on
+    # every call unless reporting an error (CRD 2.2 §hook-16), and it cannot cite a Coverage it
+    # never saw: the 412 of "the requested prefetch was not provided and the CRD server was
+    # unable to invoke the queries itself" (2.2 foundation.md, §found-32). order-select owes none.
+    response = call(request_body)
+    if request_body["hook"] == "order-sign":
+        assert response.status_code == 412, response.text
+        assert response.json()["resourceType"] == "OperationOutcome"
+        assert "coverage" in response.text
+    else:
+        assert response.status_code == 200, response.text
+        assert response.json()["cards"] == []
 
 
 def with_cryoablation(request: dict[str, Any], *indexes: int) -> dict[str, Any]:
