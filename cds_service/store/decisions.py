@@ -34,6 +34,7 @@ def save_decision(conn: Connection, record: DecisionRecord) -> int:
         or None,
         "status": record.status,
         "problem": list(record.problem) if record.problem is not None else None,
+        "crd_version": record.crd_version,
     })
     decision_id: int = execute_returning(
         conn, insert_statement(conn, decision, tuple(head), returning="id"), head)
@@ -122,7 +123,7 @@ def load_decision(conn: Connection, decision_id: int) -> dict[str, Any] | None:
         **_drop_none({"problem": head["problem"]}),
         "client": _drop_none({"iss": head["client_iss"], "tenant": head["client_tenant"],
                               "jti": head["client_jti"]}),
-        **_drop_none({"fhirServer": head["fhir_server"]}),
+        **_drop_none({"fhirServer": head["fhir_server"], "crdVersion": head["crd_version"]}),
         "options": head["options"],
         "fetched": head["fetched"],
         "orders": sorted([*(_order_json(o) for o in orders),

@@ -86,6 +86,8 @@ class DecisionRecord:
     assertions: tuple[AssertionRecord, ...]
     status: int = 200
     problem: tuple[dict[str, Any], ...] | None = None
+    crd_version: str | None = None
+    """The CRD release the answer was shaped for (``crd_versions``)."""
 
 
 def decision_record(service: ServiceDefinition, request: HookRequest, client: Client,
@@ -143,6 +145,7 @@ def decision_record(service: ServiceDefinition, request: HookRequest, client: Cl
         orders=tuple(orders),
         cards=cards,
         assertions=assertions,
+        crd_version=options.version.name,
     )
 
 

@@ -93,6 +93,9 @@ decision = Table(
     # issues as [{code, expression}] (revision 0003).
     Column("status", Integer, nullable=False, server_default="200"),
     Column("problem", JSON()),
+    # The Da Vinci CRD release the answer was shaped for ("2.0.1", "2.1", "2.2"), so a dispute
+    # reads the answer in its client's vocabulary; NULL for a refused call (revision 0006).
+    Column("crd_version", String(16)),
 )
 
 decision_order = Table(

@@ -49,6 +49,7 @@ def test_a_decision_reads_back_by_its_coverage_assertion_id(db: Database) -> Non
         "policy": order["policy"]}]
     assert loaded["feedback"] == []
     assert loaded["options"]["crdVersion"] == "2.2"
+    assert loaded["crdVersion"] == "2.2"  # the release the answer was shaped for, as a column
 
 
 def test_an_unknown_assertion_id_finds_nothing(db: Database) -> None:

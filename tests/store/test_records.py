@@ -95,7 +95,14 @@ def test_client_options_that_shaped_the_answer_are_recorded() -> None:
                          "davinci-crd.requestedVersion": "2.1"}
     record = record_for(body)
     assert record.options["coverageInfo"] is False and record.options["crdVersion"] == "2.1"
+    assert record.crd_version == "2.1"
     assert not record.assertions
+
+
+def test_the_version_answered_is_recorded_when_the_client_names_none() -> None:
+    body = example("order-sign-47383-commercial-hepatocellular-carcinoma")
+    del body["extension"]
+    assert record_for(body).crd_version == "2.0.1"
 
 
 def test_the_record_keeps_no_token_and_no_clinical_resource() -> None:
