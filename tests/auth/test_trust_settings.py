@@ -51,6 +51,7 @@ def test_a_yaml_trust_file_works_like_json(tmp_path: Path) -> None:
     ({"jwks": {"keys": []}}, "non-empty 'keys' array"),
     ({"jwks": {"keys": [{"kty": "oct", "kid": "k", "k": "c2VjcmV0"}]}},
      "'oct' is not an asymmetric key type"),
+    ({"crd_version": "3.1"}, "'3.1' is not a Da Vinci CRD version this service answers"),
 ])
 def test_a_bad_trust_entry_stops_start_up_naming_file_and_field(
         tmp_path: Path, change: dict[str, Any], message: str) -> None:
