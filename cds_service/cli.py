@@ -129,13 +129,14 @@ def _run_server(args: argparse.Namespace) -> int:
     from cds_service import logs, tls
     from cds_service.api.cors import allowed_origins
     from cds_service.auth.verify import check_trust
-    from cds_service.knowledge import load_knowledge
+    from cds_service.knowledge import check_payer_identity, load_knowledge
     from cds_service.server.protocol import uvicorn_options
 
     settings = Settings()
     logs.configure(settings.log_level, settings.log_json)
     tls_options = tls.serve_options(settings, args.host)  # refuses plain HTTP where it must
-    load_knowledge(settings.policy_dir, settings.payer_file)  # fail fast, before forking workers
+    # Fail fast, before forking workers: the files, and CDS_ACCEPT_ANY_PAYER outside development.
+    check_payer_identity(settings, load_knowledge(settings.policy_dir, settings.payer_file))
     check_trust(settings)  # trust file and auth switch, also before forking
     allowed_origins(settings)
     if settings.record_decisions:

@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     """Requests in progress per worker process; one more gets 503 with `Retry-After: 1` at once
     (`/healthz` exempt)."""
 
+    accept_any_payer: bool = False
+    """Development only: take every Coverage as this payer's, whatever its payor identifier
+    (the payer file's ``identifiers`` are not checked). Production answers another payer's
+    member 400, as Da Vinci CRD (2.1, 2.2 hooks.md error handling) requires."""
+
     # Trust (CDS Hooks 2.0 §Trusting CDS Clients)
     auth_enabled: bool = True
     """`false` turns JWT checks off; refused unless `CDS_ENVIRONMENT=development`."""

@@ -5,9 +5,11 @@ Loaded once at start-up; any inconsistency is a ``ConfigurationError`` naming th
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from cds_service.config import Settings
 from cds_service.errors import ConfigurationError
 from cds_service.fhir.orders import Order
 from cds_service.payer.models import LineOfBusiness, PayerConfig, load_payer
@@ -15,6 +17,8 @@ from cds_service.policy.loader import PolicySet, load_policies
 from cds_service.policy.models import Determination, Policy
 from cds_service.respond.cards import summary
 from cds_service.respond.finding import Finding
+
+log = logging.getLogger("cds_service.payer")
 
 
 @dataclass(frozen=True)
@@ -66,3 +70,20 @@ def _cross_check(knowledge: Knowledge, policy: Policy) -> list[str]:
                 problems.append(f"procedure/phrase: card summary would be {len(text)} characters "
                                 f"(limit 139): {text!r}")
     return problems
+
+
+def check_payer_identity(settings: Settings, knowledge: Knowledge) -> None:
+    """Accepting every payer's members is for development only (Da Vinci CRD 2.1/2.2 hooks.md:
+    a Coverage whose payer this endpoint does not handle SHALL get 400)."""
+    if settings.accept_any_payer:
+        if not settings.is_development:
+            raise ConfigurationError("CDS_ACCEPT_ANY_PAYER=true", [
+                "accepting any payer's members is allowed only with "
+                "CDS_ENVIRONMENT=development; list the payer's identifiers in the payer file "
+                "(identifiers) instead"])
+        log.warning("ANY PAYER ACCEPTED (CDS_ACCEPT_ANY_PAYER=true, development): Coverage.payor "
+                    "is not checked against the payer file's identifiers.")
+    elif not knowledge.payer.identifiers:
+        log.warning("The payer file lists no payer identifiers: every Coverage the EHR sends is "
+                    "taken as this payer's. List them (identifiers) so that other payers' "
+                    "members get 400.")

@@ -25,7 +25,7 @@ from cds_service.fhir.client import OutboundHTTP, fetcher_for
 from cds_service.fhir.data import Fetcher
 from cds_service.hooks.registry import ServiceDefinition
 from cds_service.hooks.request import HookRequest
-from cds_service.knowledge import Knowledge, load_knowledge
+from cds_service.knowledge import Knowledge, check_payer_identity, load_knowledge
 from cds_service.store.db import Timeouts
 from cds_service.store.records import decision_record, refusal_record
 from cds_service.store.service import Records
@@ -55,7 +55,9 @@ class Runtime:
               transport: httpx2.AsyncBaseTransport | None = None) -> Runtime:
         """``transport`` stands in for the network in outbound HTTP (tests)."""
         knowledge = load_knowledge(settings.policy_dir, settings.payer_file)
-        evaluator = Evaluator(knowledge, public_base_url=settings.public_base_url)
+        check_payer_identity(settings, knowledge)
+        evaluator = Evaluator(knowledge, public_base_url=settings.public_base_url,
+                              accept_any_payer=settings.accept_any_payer)
         records = _records(settings) if settings.record_decisions else None
         replay = _replay_store(settings, records)
         outbound = OutboundHTTP(settings, transport)

@@ -10,8 +10,10 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from cds_service.errors import ConfigurationError
 from cds_service.payer.models import BUNDLED_PAYER_FILE
-from tests.support import assert_outcome, call, example
+from cds_service.runtime import Runtime
+from tests.support import assert_outcome, call, example, settings_for
 
 NAIC = "http://hl7.org/fhir/sid/us-naic"
 SIGN = "order-sign-47383-commercial-hepatocellular-carcinoma"
@@ -61,3 +63,25 @@ def test_coverage_of_another_payer_gets_400(payer_client: TestClient) -> None:
 
 def test_coverage_without_payer_identifier_gets_400(payer_client: TestClient) -> None:
     assert_outcome(call(payer_client, example(SIGN)), 400, mentions="Coverage.payor")
+
+
+def test_accepting_any_payer_is_an_explicit_development_setting(
+        tmp_path: Path, make_client: Callable[..., TestClient]) -> None:
+    payer = yaml.safe_load(BUNDLED_PAYER_FILE.read_text())
+    payer["identifiers"] = [{"system": NAIC, "value": "99999"}]
+    path = tmp_path / "payer.yaml"
+    path.write_text(yaml.safe_dump(payer))
+    client = make_client(payer_file=path, accept_any_payer=True)  # development (settings_for)
+    body = example(SIGN)
+    coverage(body)["payor"][0]["identifier"] = {"system": NAIC, "value": "11111"}
+    answer = call(client, body)
+    assert answer.status_code == 200
+    assert len(answer.json()["systemActions"]) == 1
+
+
+def test_accepting_any_payer_is_refused_outside_development(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, environment="production", accept_any_payer=True)
+    with pytest.raises(ConfigurationError) as refused:
+        Runtime.build(settings)
+    assert "CDS_ACCEPT_ANY_PAYER=true" in str(refused.value)
+    assert "CDS_ENVIRONMENT=development" in str(refused.value)
