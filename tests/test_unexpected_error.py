@@ -41,11 +41,11 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     evaluator = app.state.runtime.evaluator
     evaluate = evaluator.evaluate
 
-    async def failing(request: Any, *args: Any) -> Any:
+    async def failing(request: Any, *args: Any, **kwargs: Any) -> Any:
         if request.hook_instance == BOOM:
             patient = EXAMPLE_PATIENT
             raise RuntimeError(f"no luck with {patient['family name']} {patient['MRN']}")
-        return await evaluate(request, *args)
+        return await evaluate(request, *args, **kwargs)
 
     monkeypatch.setattr(evaluator, "evaluate", failing)
     port = free_port()
