@@ -87,6 +87,11 @@ class CrdVersion:
     context_aliases: dict[str, dict[str, str]] = field(default_factory=dict)
     """Per hook: context fields this version names differently -> our (newest) name."""
 
+    def say(self, code: str) -> str | None:
+        """A code of the newest vocabulary (what the decision core speaks: covered, pa-needed,
+        doc-needed, info-needed values) in this version's, or None when it has no equal."""
+        return self.older_codes.get(code, code)
+
 
 _ELEMENTS_201 = frozenset({
     "coverage", "covered", "pa-needed", "doc-needed", "doc-purpose", "info-needed",
@@ -202,10 +207,13 @@ def canonical_context(hook: str, context: dict[str, Any]) -> dict[str, Any]:
     order-dispatch ``order``, one reference) is read as its newer equal (``dispatchedOrders``,
     a list), whatever version the call is answered in, so that a client that names no version
     is understood in any of them; a context carrying both keeps the newer."""
+    renames = [(old, new) for row in ROWS
+               for old, new in row.context_aliases.get(hook, {}).items()
+               if old in context and new not in context]
+    if not renames:
+        return context  # the usual case: nothing to copy
     out = dict(context)
-    for row in ROWS:
-        for old, new in row.context_aliases.get(hook, {}).items():
-            if old in out and new not in out:
-                value = out.pop(old)
-                out[new] = [value] if isinstance(value, str) else value
+    for old, new in renames:
+        value = out.pop(old)
+        out[new] = [value] if isinstance(value, str) else value
     return out

@@ -121,8 +121,9 @@ class Evaluator:
                        fetcher: Fetcher | None, *, client_version: str | None = None,
                        ) -> Evaluation:
         """``client_version``: the CRD version the caller's trust-file entry names."""
-        request = request.model_copy(
-            update={"context": canonical_context(service.hook, request.context)})
+        context = canonical_context(service.hook, request.context)
+        if context is not request.context:  # an older release's field names (2.0.1 ``order``)
+            request = request.model_copy(update={"context": context})
         read_context(service, request.context)
         options = read_options(request.extension, client_version)
         data = RequestData(context=request.context,

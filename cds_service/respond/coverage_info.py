@@ -47,9 +47,7 @@ class Assertion:
     def for_version(self, version: CrdVersion) -> Assertion:
         """The same assertion in ``version``'s codes (CRD before 2.2 has no ``indeterminate``:
         ``conditional`` with info-needed ``OTH`` and the reason says the same, crd-ci-q3, q6)."""
-        def code(value: str) -> str | None:
-            return version.older_codes.get(value, value)
-
+        code = version.say
         covered = code(self.covered) or "conditional"
         pa_needed = code(self.pa_needed) if self.pa_needed is not None else None
         if version.pa_needed_unless_not_covered and covered != "not-covered" \
