@@ -17,7 +17,7 @@ from cds_service.crd_versions import ROWS, VERSIONS
 from .conftest import Call
 from .crd import COVERAGE_INFORMATION, coverage_actions, coverage_extensions, resource_problems
 from .data import REFERENCE, examples_with_coverage_information, load_json
-from .ig_definitions import extension_problems
+from .ig_definitions import definition, extension_problems
 
 EXAMPLES = examples_with_coverage_information()
 NAMES = [row.name for row in ROWS]
@@ -151,3 +151,24 @@ def test_2_2_details_name_the_policy_link_in_tho_with_its_display(call: Call) ->
         assert parts[1]["valueCodeableConcept"]["coding"] == [{
             "system": "http://terminology.hl7.org/CodeSystem/crd-coverage-detail",
             "code": "policy-link", "display": "Policy Link"}]
+
+
+# -- the service's version table agrees with each release's own definition -----------------------
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda r: r.name)
+def test_the_version_table_agrees_with_the_releases_fsh(row: Any) -> None:
+    d = definition(row.name)
+    assert row.elements == set(d.elements)
+    doc = d.elements["doc-needed"]
+    assert row.doc_needed_max == (None if doc.max == float("inf") else doc.max)
+    assert row.value_types["contact"] == d.elements["contact"].types
+    assert row.value_types["detail.value"] == d.detail["value"].types
+    assert row.detail_category == ("category" in d.detail)
+    assert row.invariants == tuple(k.removeprefix("crd-ci-") for k in d.invariants)
+    for element, codes in (("covered", row.covered), ("pa-needed", row.pa_needed),
+                           ("doc-needed", row.doc_needed), ("doc-purpose", row.doc_purpose),
+                           ("info-needed", row.info_needed)):
+        value_set = d.value_sets[d.elements[element].required or ""]
+        assert codes == {code for _, code in value_set.codes}, element
+    for detail in row.details.values():
+        assert detail.value in d.detail["value"].types
