@@ -130,6 +130,7 @@ def _run_server(args: argparse.Namespace) -> int:
     from cds_service.api.cors import allowed_origins
     from cds_service.auth.verify import check_trust
     from cds_service.knowledge import check_payer_identity, load_knowledge
+    from cds_service.server.address import check_listen
     from cds_service.server.protocol import uvicorn_options
 
     settings = Settings()
@@ -143,6 +144,7 @@ def _run_server(args: argparse.Namespace) -> int:
         from cds_service.store.db import prepare
 
         prepare(settings.database_url)  # schema check (SQLite: migrate) once, not per worker
+    check_listen(args.host, args.port)  # last: what is refused above names its setting first
     signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run("cds_service.main:app", host=args.host, port=args.port, workers=args.workers,
                 log_config=None, proxy_headers=True, server_header=False,

@@ -5,13 +5,17 @@ Each field's docstring is its description in the settings reference, docs/refere
 differ). A bad value is a ``ConfigurationError`` naming the variable, what is wrong and the
 accepted form (``cds-service`` prints it and exits 2); the accepted form is derived from each
 field's type and bounds, so a new setting needs no message of its own unless a validator checks
-more than its type.
+more than its type. A ``CDS_`` variable that is not a setting is refused the same way, naming the
+closest setting: a mistyped name must not leave its setting silently at the default.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
+import os
 import re
+from collections.abc import Mapping
 from enum import Enum, StrEnum
 from pathlib import Path
 from types import UnionType
@@ -22,6 +26,8 @@ import annotated_types
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from cds_service.errors import ConfigurationError
 
@@ -45,7 +51,8 @@ class Settings(BaseSettings):
     trust file."""
     public_base_url: str = "http://localhost:8080"
     """The URL EHRs use to reach us; JWT `aud` and card links are built from it. An absolute
-    `http(s)` URL, optionally with a path, without query or fragment."""
+    `http(s)` URL, optionally with a path, without query or fragment; `https://` when `serve`
+    speaks HTTPS or `CDS_BEHIND_TLS_PROXY=true` (an `http://` one is then refused)."""
 
     # TLS (CDS Hooks 2.0 §Security and Safety: "All data exchanged ... MUST be transmitted over
     # channels secured using the Hypertext Transfer Protocol (HTTP) over Transport Layer Security")
@@ -53,7 +60,8 @@ class Settings(BaseSettings):
     """PEM certificate (with its chain): with `CDS_TLS_KEY_FILE`, `serve` speaks HTTPS only, TLS
     1.2 or later."""
     tls_key_file: Path | None = None
-    """The certificate's PEM private key (unencrypted); set both or neither."""
+    """The certificate's PEM private key, unencrypted (`serve` never asks for a passphrase: an
+    encrypted key is refused at start); set both or neither."""
     behind_tls_proxy: bool = False
     """`true` declares a TLS-terminating proxy in front (an Ingress, a load balancer): plain HTTP
     may then listen on a non-loopback address in production."""
@@ -121,8 +129,9 @@ class Settings(BaseSettings):
     """Browser origins allowed to call, comma-separated (`https://a.example,https://b.example`)
     or a JSON list (`["https://sandbox.cds-hooks.org"]`); `*` only in development."""
     operator_token_sha256: list[str] = []
-    """SHA-256 digests (hex) of the bearer tokens the payer's operators use for
-    `GET /records/stats`; empty: nobody."""
+    """SHA-256 digests of the bearer tokens the payer's operators use for
+    `GET /records/stats`, each written `sha256:` and 64 hexadecimal digits
+    (`printf %s "$TOKEN" | sha256sum`), never the token itself; empty: nobody."""
 
     # Outbound FHIR queries (CDS Hooks 2.0 §FHIR Resource Access)
     fhir_timeout_seconds: float = Field(default=2.0, gt=0)
@@ -134,8 +143,9 @@ class Settings(BaseSettings):
 
     # Records
     database_url: str = "sqlite:///var/cds-service.db"
-    """The records database: an SQLite file, relative to the working directory (its directory is
-    created), or `postgresql+psycopg://user:password@host:5432/db`."""
+    """The records database: `sqlite:///<file>`, relative to the working directory (its
+    directory is created; four slashes before an absolute path), or
+    `postgresql+psycopg://<user>:<password>@<host>:<port>/<database>`."""
     record_decisions: bool = True
     """Decision records, feedback storage and the shared jti store; `false` runs without a
     database (feedback and `/records/stats` answer 404, replay protection is per process)."""
@@ -160,6 +170,7 @@ class Settings(BaseSettings):
     """One JSON object per log line; `false` for plain text."""
 
     def __init__(self, **values: Any) -> None:
+        unknown_variables(os.environ)
         try:
             super().__init__(**values)
         except ValidationError as exc:
@@ -183,11 +194,35 @@ class Settings(BaseSettings):
 
     @field_validator("operator_token_sha256")
     @classmethod
-    def _sha256_hex(cls, values: list[str]) -> list[str]:
-        for value in values:
-            if len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value):
-                raise ValueError("each entry must be a SHA-256 digest: 64 hexadecimal digits")
-        return values
+    def _sha256_digests(cls, values: list[str]) -> list[str]:
+        """The digests, as 64 lower-case hexadecimal digits. A token and its digest must not be
+        confused: an operator token may itself be 64 hexadecimal digits (``openssl rand -hex
+        32``), so a bare value of that shape is refused rather than guessed at."""
+        digests = []
+        for i, value in enumerate(values):
+            kind, colon, digest = value.strip().partition(":")
+            if colon and kind.lower() == "sha256" and _SHA256_HEX.fullmatch(digest):
+                digests.append(digest.lower())
+                continue
+            problem = ("is bare hexadecimal, which could be a token as well as a digest" if
+                       _SHA256_HEX.fullmatch(value.strip()) else "is not a SHA-256 digest")
+            raise ValueError(f"entry {i + 1} {problem}; expected sha256: followed by the 64 "
+                             "hexadecimal digits of the token's SHA-256 "
+                             '(printf %s "$TOKEN" | sha256sum), never the token itself')
+        return digests
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_form(cls, value: str) -> str:
+        # The value is never repeated (it may hold a password), nor SQLAlchemy's message, which
+        # names neither the setting nor a form that works.
+        if not value.strip():
+            raise ValueError(f"is empty; expected {DATABASE_URL_FORM}")
+        try:
+            make_url(value.strip())
+        except (ArgumentError, ValueError):
+            raise ValueError(f"is not a database URL; expected {DATABASE_URL_FORM}") from None
+        return value.strip()
 
     @field_validator("public_base_url")
     @classmethod
@@ -237,6 +272,22 @@ class Settings(BaseSettings):
                              "(HTTPS) or neither (plain HTTP)")
         return self
 
+    @model_validator(mode="after")
+    def _base_url_scheme(self) -> Settings:
+        """EHRs reach us over HTTPS when we serve it or a TLS-terminating proxy is in front; an
+        http:// base URL then builds every JWT ``aud`` check and link wrong (each call 401). The
+        reverse, https:// with plain HTTP, is how any proxy or tunnel in front looks: accepted."""
+        if urlsplit(self.public_base_url).scheme != "http":
+            return self
+        how = ("CDS_TLS_CERT_FILE is set" if self.tls else
+               "CDS_BEHIND_TLS_PROXY=true" if self.behind_tls_proxy else None)
+        if how:
+            raise ValueError(
+                f"CDS_PUBLIC_BASE_URL={self.public_base_url!r} starts with http:// but EHRs call "
+                f"over HTTPS ({how}); expected the https:// URL EHRs use, e.g. "
+                + self.public_base_url.replace("http://", "https://", 1))
+        return self
+
     @property
     def tls(self) -> bool:
         return self.tls_cert_file is not None
@@ -250,6 +301,12 @@ class Settings(BaseSettings):
         return f"{self.public_base_url}/{path.lstrip('/')}"
 
 
+DATABASE_URL_FORM = ("sqlite:///<file> (three slashes before a relative path, four before an "
+                     "absolute one) or postgresql+psycopg://<user>:<password>@<host>:<port>/"
+                     "<database>")
+#: ``CDS_`` variables that are not settings: the test suite's own (never read by the service).
+RESERVED_PREFIX = "CDS_TEST_"
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")  # the logging module's names
 _LIST_FORM = 'expected a comma-separated list (a,b) or a JSON list (["a", "b"])'
 _FILE_KINDS = {
@@ -258,8 +315,32 @@ _FILE_KINDS = {
     "tls_cert_file": "a PEM certificate (chain) file",
     "tls_key_file": "a PEM private key file",
 }
-#: Settings whose value is never repeated in a message (it may hold a password).
-_SECRET = frozenset({"database_url"})
+#: Settings whose value is never repeated in a message (a password; a token pasted by mistake).
+_SECRET = frozenset({"database_url", "operator_token_sha256"})
+
+
+def known_variables() -> list[str]:
+    return [f"CDS_{name.upper()}" for name in Settings.model_fields]
+
+
+def unknown_variables(environ: Mapping[str, str]) -> None:
+    """Refuse every ``CDS_`` variable that is not a setting: a mistyped name would otherwise be
+    ignored and its setting silently left at its default (``CDS_DATABSE_URL``: records on SQLite
+    in the working directory). Names are matched as pydantic-settings reads them, ignoring case."""
+    known = known_variables()
+    unknown = sorted(name for name in environ if name.upper().startswith("CDS_")
+                     and name.upper() not in known and not name.upper().startswith(RESERVED_PREFIX))
+    if not unknown:
+        return
+    problems = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else "see the settings reference"
+        problems.append(f"{name}: not a setting; {hint} (every CDS_ variable is read as a "
+                        "setting)")
+    if len(problems) == 1:
+        problems = [problems[0].removeprefix(f"{unknown[0]}: ")]
+    raise ConfigurationError(", ".join(unknown), problems)
 
 
 def settings_error(error: ValidationError) -> ConfigurationError:

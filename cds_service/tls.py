@@ -31,6 +31,12 @@ def serve_options(settings: Settings, host: str) -> dict[str, Any]:
         return {}
     try:  # load once here, so a bad file stops start-up with a message, not a worker traceback
         server_context(str(settings.tls_cert_file), str(settings.tls_key_file))
+    except EncryptedKey:
+        raise ConfigurationError("CDS_TLS_KEY_FILE", [
+            f"{settings.tls_key_file} is encrypted (it needs a passphrase, and serve never asks "
+            "for one); expected an unencrypted PEM private key, e.g. from "
+            "`openssl pkey -in encrypted.key -out plain.key`, readable by the service only"]) \
+            from None
     except (OSError, ssl.SSLError) as exc:
         raise ConfigurationError("CDS_TLS_CERT_FILE, CDS_TLS_KEY_FILE", [
             f"cannot use {settings.tls_cert_file} and {settings.tls_key_file}: "
@@ -41,11 +47,22 @@ def serve_options(settings: Settings, host: str) -> dict[str, Any]:
             "ssl_context_factory": context_factory}
 
 
+class EncryptedKey(Exception):
+    """The private key asks for a passphrase."""
+
+
 def server_context(certfile: str, keyfile: str) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = MINIMUM_VERSION
-    context.load_cert_chain(certfile, keyfile)
+    # Without a password callback OpenSSL would prompt on the terminal for an encrypted key, and
+    # a service started by hand would hang there; the callback's exception comes back out of
+    # load_cert_chain instead.
+    context.load_cert_chain(certfile, keyfile, password=_no_passphrase)
     return context
+
+
+def _no_passphrase() -> str:
+    raise EncryptedKey
 
 
 def context_factory(config: Any, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:

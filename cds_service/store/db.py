@@ -38,6 +38,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
+from cds_service.config import DATABASE_URL_FORM
 from cds_service.errors import ConfigurationError
 
 log = logging.getLogger("cds_service.store")
@@ -217,8 +218,9 @@ def prepare(url: str) -> None:
 def _parse(url: str) -> URL:
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise ConfigurationError(_SETTING, [f"not a database URL: {exc}"]) from None
+    except ArgumentError:
+        raise ConfigurationError(_SETTING, [f"not a database URL; expected {DATABASE_URL_FORM}"]) \
+            from None
     backend, _, driver = parsed.drivername.partition("+")
     if backend == "sqlite" and driver in ("", "pysqlite"):
         return parsed
@@ -226,8 +228,7 @@ def _parse(url: str) -> URL:
         # psycopg 3 is the driver we ship; a bare postgresql:// would ask for psycopg2.
         return parsed.set(drivername="postgresql+psycopg")
     raise ConfigurationError(_SETTING, [
-        f"unsupported database {parsed.drivername!r}: use sqlite:///<file> or "
-        "postgresql+psycopg://<user>:<password>@<host>/<database>"])
+        f"unsupported database {parsed.drivername!r}; expected {DATABASE_URL_FORM}"])
 
 
 def _sqlite_path(url: URL) -> Path:

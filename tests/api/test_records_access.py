@@ -32,7 +32,7 @@ def service(tmp_path: Path, migrated_url: str) -> Iterator[TestClient]:
     trust = write_trust(tmp_path / "trusted-clients.json", ANSWERED.entry(), OTHER.entry())
     settings = settings_for(
         tmp_path, trust, record_decisions=True, database_url=migrated_url,
-        operator_token_sha256=[hashlib.sha256(OPERATOR_TOKEN.encode()).hexdigest()])
+        operator_token_sha256=["sha256:" + hashlib.sha256(OPERATOR_TOKEN.encode()).hexdigest()])
     with serve(settings) as client:
         yield client
 
