@@ -1,14 +1,14 @@
-# Multi-stage image. The install step is the same `make install` CI runs: every dependency from
-# the runtime lock file (requirements.lock, pinned with hashes; `make lock` updates it), then the
-# project without dependencies. No Docker engine runs on our machines, so keep this in step with
-# .ci/run.
+# Multi-stage image. The install step is `make install-runtime`, as `make run`: pip and the build
+# backend from requirements-build.lock, every dependency from the runtime lock file
+# (requirements.lock; both pinned with hashes, `make lock` updates them), then the project
+# without dependencies. No Docker engine runs on our machines, so keep this in step with .ci/run.
 FROM python:3.11.7-slim-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends make \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md Makefile requirements.lock ./
+COPY pyproject.toml README.md Makefile requirements-build.lock requirements.lock ./
 COPY cds_service ./cds_service
-RUN make install VENV=/opt/venv LOCK=requirements.lock PIP_SPEC=.
+RUN make install-runtime VENV=/opt/venv PIP_SPEC=.
 
 FROM python:3.11.7-slim-bookworm
 RUN useradd --system --uid 10001 --home-dir /srv --shell /usr/sbin/nologin cds \

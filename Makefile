@@ -4,26 +4,39 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
-# What `make install` puts in the venv: every dependency exactly as pinned, with its hashes, in
-# the lock file (test tools included here; the Dockerfile takes the runtime lock), then the project
-# itself without dependencies: editable here, `.` in the Dockerfile.
-LOCK     ?= requirements-test.lock
-PIP_SPEC ?= -e .
+# Two installs into the venv, each exactly as pinned, with hashes: first the installer and the
+# build backend (requirements-build.lock), then a lock file's dependencies, then the project
+# itself without dependencies, built by that pinned backend (editable here, `.` in the
+# Dockerfile). `make install` (and so `make test`, CI) takes the test lock: runtime and test
+# tools; `make install-runtime` (and so `make run`, the Dockerfile) the runtime lock only.
+BUILD_LOCK   = requirements-build.lock
+RUNTIME_LOCK = requirements.lock
+TEST_LOCK    = requirements-test.lock
+PIP_SPEC    ?= -e .
 
-.PHONY: install run test lint typecheck docs unit bench lock clean
+.PHONY: install install-runtime run test lint typecheck docs unit bench lock clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed-test
+install-runtime: $(VENV)/.installed-runtime
 
-$(VENV)/.installed: pyproject.toml $(LOCK)
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
-	$(BIN)/pip install --quiet --no-deps $(PIP_SPEC)
+define install_lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(BUILD_LOCK)
+	$(BIN)/pip install --quiet --require-hashes -r $(1)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation $(PIP_SPEC)
 	touch $@
+endef
 
-# Re-pin every dependency after changing pyproject.toml (or to take upgrades: UPGRADE=1), for
-# Python 3.11 and later on any platform, with the hashes of every published file. The runtime lock
-# is constrained by the test lock, so both pin the same versions. uv lives in a venv of its own.
+$(VENV)/.installed-test: pyproject.toml $(BUILD_LOCK) $(TEST_LOCK)
+	$(call install_lock,$(TEST_LOCK))
+
+$(VENV)/.installed-runtime: pyproject.toml $(BUILD_LOCK) $(RUNTIME_LOCK)
+	$(call install_lock,$(RUNTIME_LOCK))
+
+# Re-pin every dependency after changing pyproject.toml or requirements-build.in (or to take
+# upgrades: UPGRADE=1), for Python 3.11 and later on any platform, with the hashes of every
+# published file. The runtime lock is constrained by the test lock, so both pin the same versions.
+# uv lives in a venv of its own.
 LOCK_TOOLS ?= .venv-lock
 UV_COMPILE  = $(LOCK_TOOLS)/bin/uv pip compile pyproject.toml --quiet --universal \
               --python-version 3.11 --generate-hashes $(if $(UPGRADE),--upgrade)
@@ -32,12 +45,14 @@ lock:
 	  && $(LOCK_TOOLS)/bin/pip install --quiet uv)
 	$(UV_COMPILE) --extra test -o requirements-test.lock
 	$(UV_COMPILE) -c requirements-test.lock -o requirements.lock
+	$(LOCK_TOOLS)/bin/uv pip compile requirements-build.in --quiet --universal \
+	  --python-version 3.11 --generate-hashes -o $(BUILD_LOCK)
 
 # Quick start: the service with its bundled policies and SQLite database, authentication on,
 # trusting the development client (key and trust file made once under var/dev-client;
 # `.venv/bin/cds-service token --service crd-order-sign` prints a JWT for curl).
 DEV_CLIENT ?= var/dev-client
-run: install
+run: install-runtime
 	$(BIN)/cds-service dev-client init --dir $(DEV_CLIENT)
 	CDS_TRUSTED_CLIENTS=$(DEV_CLIENT)/trusted-clients.json \
 	  $(BIN)/cds-service serve --host $(HOST) --port $(PORT)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from cds_service.config import Settings
@@ -13,9 +15,24 @@ from cds_service.hooks.registry import SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "fhir_examples"
-REFERENCE = ROOT.parent / "shared" / "reference"
-POLICY_DOCUMENT = ROOT.parent / "shared" / "policy" / "cryosurgical-ablation-liver-tumors.txt"
+SHARED = ROOT.parent / "shared"
+"""The reference material beside the clone (never copied into the project; CI lays it there)."""
+REFERENCE = SHARED / "reference"
+POLICY_DOCUMENT = SHARED / "policy" / "cryosurgical-ablation-liver-tumors.txt"
 HOOK_SERVICE = {s.hook: s.id for s in SERVICES.values()}
+
+
+def require_shared(*paths: Path) -> None:
+    """Stop a test, or a whole module when called at its top, that reads ``paths`` under
+    ../shared if one is missing, with one line naming it: a skip on a developer's machine, a
+    failure in CI (CI=true), where the material is always laid beside the clone."""
+    for path in paths:
+        if not path.exists():
+            reason = (f"{path} is missing: these tests read the shared reference material, "
+                      f"expected at {SHARED} beside the clone")
+            if os.environ.get("CI") == "true":
+                pytest.fail(reason, pytrace=False)
+            pytest.skip(reason, allow_module_level=True)
 
 
 def example(name: str) -> dict[str, Any]:

@@ -8,8 +8,9 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from tests.support import EXAMPLES, POLICY_DOCUMENT, call, example
+from tests.support import EXAMPLES, POLICY_DOCUMENT, call, example, require_shared
 
+require_shared(POLICY_DOCUMENT)
 DOCUMENT = re.sub(r"\s+", " ", POLICY_DOCUMENT.read_text())
 REQUESTS = [s["request"].removeprefix("requests/")
             for s in yaml.safe_load((EXAMPLES / "scenarios.yaml").read_text())

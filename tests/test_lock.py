@@ -1,6 +1,7 @@
 """The lock files pin every dependency, with hashes, and are what gets installed: requirements.lock
-(runtime, the Dockerfile) and requirements-test.lock (runtime and test tools, `make install` and
-so CI). `make lock` writes both."""
+(runtime: `make run`, the Dockerfile), requirements-test.lock (runtime and test tools: `make
+install`, `make test` and so CI) and requirements-build.lock (pip and the build backend, before
+either). `make lock` writes all three."""
 
 from __future__ import annotations
 
@@ -74,8 +75,23 @@ def test_this_environment_was_installed_from_the_test_lock() -> None:
 
 def test_make_install_and_the_dockerfile_install_from_the_locks() -> None:
     makefile = (ROOT / "Makefile").read_text()
-    assert "--require-hashes -r $(LOCK)" in makefile
-    assert "LOCK     ?= requirements-test.lock" in makefile
-    assert "--no-deps $(PIP_SPEC)" in makefile
+    assert "-m pip install --quiet --require-hashes -r $(BUILD_LOCK)" in makefile
+    assert "--require-hashes -r $(1)" in makefile
+    assert "--no-deps --no-build-isolation $(PIP_SPEC)" in makefile  # the pinned backend builds
+    assert "$(VENV)/.installed-test: pyproject.toml $(BUILD_LOCK) $(TEST_LOCK)" in makefile
+    assert "$(call install_lock,$(TEST_LOCK))" in makefile
+    assert "$(call install_lock,$(RUNTIME_LOCK))" in makefile
+    assert "\nrun: install-runtime\n" in makefile  # `make run` takes no test tools
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "LOCK=requirements.lock" in dockerfile and "requirements.lock ./" in dockerfile
+    assert "make install-runtime VENV=/opt/venv" in dockerfile
+    assert "requirements-build.lock requirements.lock ./" in dockerfile
+
+
+def test_pip_and_the_build_backend_are_pinned_with_hashes() -> None:
+    build = pins(ROOT / "requirements-build.lock")
+    assert set(build) == {"pip", "setuptools"}
+    assert all(hashes for _, _, hashes in build.values())
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    assert requires == [f"setuptools=={build['setuptools'][0]}"]  # `pip install .` builds alike
+    for name in ("pip", "setuptools"):
+        assert version(name) == build[name][0], "run `make install`"

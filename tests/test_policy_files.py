@@ -16,7 +16,7 @@ from cds_service.errors import ConfigurationError
 from cds_service.knowledge import load_knowledge
 from cds_service.main import create_app
 from cds_service.policy.loader import BUNDLED_DIR, load_policies
-from tests.support import POLICY_DOCUMENT, ROOT, call, example, settings_for
+from tests.support import POLICY_DOCUMENT, ROOT, call, example, require_shared, settings_for
 
 TEST_POLICIES = ROOT / "tests" / "data" / "policies"
 CRYO = BUNDLED_DIR / "cryosurgical-ablation-liver-tumors.yaml"
@@ -35,11 +35,13 @@ def cryo() -> dict[str, Any]:
 
 
 def test_bundled_source_document_is_the_payers_document() -> None:
+    require_shared(POLICY_DOCUMENT)
     bundled = (BUNDLED_DIR / "cryosurgical-ablation-liver-tumors.txt").read_text()
     assert bundled == POLICY_DOCUMENT.read_text()
 
 
 def test_every_quote_in_the_bundled_policy_is_verbatim_in_the_payers_document() -> None:
+    require_shared(POLICY_DOCUMENT)
     document = re.sub(r"\s+", " ", POLICY_DOCUMENT.read_text())
     policy = load_policies().get("cryosurgical-ablation-liver-tumors")
     assert policy is not None

@@ -11,13 +11,14 @@ import pytest
 from cds_service.store.decisions import decisions_with_assertion, load_decision
 from tests.api.conftest import Service
 from tests.store.helpers import assertion_ids
-from tests.support import REFERENCE, assert_outcome, call, example
+from tests.support import REFERENCE, assert_outcome, call, example, require_shared
 
 SPEC = REFERENCE / "cds-hooks" / "extracted-from-spec"
 URL = "/cds-services/crd-order-sign/feedback"
 
 
 def spec_example(name: str) -> dict[str, Any]:
+    require_shared(SPEC / f"spec2.0.1_feedback-{name}.json")
     body: dict[str, Any] = json.loads((SPEC / f"spec2.0.1_feedback-{name}.json").read_text())
     return body
 

@@ -18,8 +18,10 @@ from cds_service.auth.verify import JwtAuthenticator
 from cds_service.config import Settings
 from cds_service.errors import Unauthorized
 from tests.auth.ehr import REFERENCE
+from tests.support import require_shared
 
 SPEC = REFERENCE / "extracted-from-spec"
+require_shared(SPEC)
 ISSUED_AT = 1311280970  # the example's iat
 EXPIRES_AT = 1422568860  # its exp
 

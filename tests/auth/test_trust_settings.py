@@ -20,6 +20,7 @@ from cds_service.errors import ConfigurationError
 from cds_service.main import create_app
 from cds_service.runtime import Runtime
 from tests.auth.ehr import EHR, REFERENCE, example, serve, settings_for, write_trust
+from tests.support import require_shared
 
 
 def configuration_error(tmp_path: Path, trust: Path | None, **settings: Any) -> str:
@@ -151,6 +152,7 @@ def test_a_plain_http_fhir_server_loads_in_development(tmp_path: Path) -> None:
 # --- the CDS Hooks sandbox ------------------------------------------------------------------------
 
 def test_the_bundled_sandbox_keys_are_the_sandbox_published_keys() -> None:
+    require_shared(REFERENCE / "sandbox" / "jwks.json")
     published = json.loads((REFERENCE / "sandbox" / "jwks.json").read_text())
     client = sandbox_client()
     assert client.jwks == {"keys": published["keys"]}

@@ -1,6 +1,7 @@
 """Where the conformance tests find their inputs: our fhir_examples and the shared reference
 material (``shared/`` beside the clone: /work/shared when the repo is /work/main, and the same
-layout in CI). Nothing here is copied into the project; a missing folder fails loudly."""
+layout in CI). Nothing here is copied into the project; a missing file or folder of it is one
+line naming it (tests.support.require_shared)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from typing import Any
 import httpx2
 import yaml
 
+from tests.support import SHARED, require_shared
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = REPO_ROOT.parent / "shared" / "reference"
+REFERENCE = SHARED / "reference"
 EXAMPLES = REPO_ROOT / "fhir_examples"
 FHIR_TOOLS_IG = REFERENCE / "cds-hooks" / "fhir-tools-ig"
 
@@ -39,15 +42,15 @@ def fake_ehr(request: httpx2.Request) -> httpx2.Response:
 
 
 def load_json(path: Path) -> Any:
+    if path.is_relative_to(REFERENCE):
+        require_shared(path)
     return json.loads(path.read_text(encoding="utf-8"))
 
 
 def files(folder: Path, *patterns: str) -> list[Path]:
     """The files matching any pattern, sorted; an error (not an empty parametrization, which
     pytest would skip) when the folder is missing or nothing matches."""
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder} is missing: the conformance tests need shared/ beside "
-                                "the clone (shared/reference) and the repo's fhir_examples/")
+    require_shared(folder)
     found = sorted({p for pattern in patterns for p in folder.glob(pattern)})
     if not found:
         raise FileNotFoundError(f"nothing matches {patterns} in {folder}")

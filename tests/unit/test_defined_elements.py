@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from cds_service.fhir.clean import pruned
 from cds_service.fhir.defined import _known_model, only_defined
 from cds_service.fhir.validate import _model, ignored_in
-from tests.support import EXAMPLES, REFERENCE, example_resource
+from tests.support import EXAMPLES, REFERENCE, example_resource, require_shared
 
 
 def _resources(value: Any) -> Iterator[dict[str, Any]]:
@@ -32,6 +32,7 @@ def _resources(value: Any) -> Iterator[dict[str, Any]]:
 
 
 def _all_resources() -> list[dict[str, Any]]:
+    require_shared(REFERENCE)  # its requests are most of the walk's material
     found = []
     for path in sorted([*EXAMPLES.rglob("*.json"), *REFERENCE.rglob("*.json")]):
         found += _resources(json.loads(path.read_text()))
