@@ -17,6 +17,7 @@ import orjson
 
 from cds_service.config import Settings
 from cds_service.errors import ConfigurationError, ServiceError
+from cds_service.server.address import DEFAULT_HOST, DEFAULT_PORT
 
 # What `cds-service --help` says (the docstring above is for developers).
 _DESCRIPTION = ("Payer CDS Hooks 2.0 / Da Vinci CRD service: serve it, try a hook request, check "
@@ -42,11 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve", help="run the service (CDS Hooks endpoints, policy pages, health, metrics); "
                       "HTTPS with CDS_TLS_CERT_FILE and CDS_TLS_KEY_FILE")
-    serve.add_argument("--host", default="127.0.0.1",
+    serve.add_argument("--host", default=DEFAULT_HOST,
                        help="address to listen on (default: 127.0.0.1, this machine only; "
                             "0.0.0.0: every interface, which outside development needs TLS "
                             "or CDS_BEHIND_TLS_PROXY=true)")
-    serve.add_argument("--port", type=_port, default=8080, help="TCP port (default: 8080)")
+    serve.add_argument("--port", type=_port, default=DEFAULT_PORT,
+                       help=f"TCP port (default: {DEFAULT_PORT})")
     serve.add_argument("--workers", type=_positive, default=1,
                        help="worker processes (default: 1)")
     serve.set_defaults(func=_serve)

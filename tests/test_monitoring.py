@@ -1,13 +1,18 @@
 """deploy/monitoring: the Grafana dashboard and the Prometheus alerting rules query only metrics
-that GET /metrics exports (a renamed metric would leave a panel empty and an alert silent)."""
+that GET /metrics exports (a renamed metric would leave a panel empty and an alert silent); the
+rules pass `promtool check rules`, and `promtool test rules` shows the alerts fire."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import yaml
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -75,3 +80,35 @@ def test_a_misspelt_metric_would_be_caught(client: TestClient) -> None:
     names = exported(client.get("/metrics").text)
     assert "cds_cards_total" in names and "cds_card_total" not in names
     assert METRIC.findall('sum(rate(cds_card_total{x="y"}[5m]))') == ["cds_card_total"]
+
+
+# --- promtool (Debian's prometheus package; .ci/run installs it) -------------------------------
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    tool = shutil.which("promtool")
+    if tool is None:
+        reason = "promtool is not installed (apt-get install prometheus)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    return subprocess.run([tool, *args], cwd=MONITORING, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_promtool_accepts_the_alerting_rules() -> None:
+    result = promtool("check", "rules", "prometheus-rules.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_service_down_alerts_fire_whatever_the_scrape_job_is_called() -> None:
+    """CdsServiceDown once matched job="cds-service" only: pods scraped through the Deployment's
+    prometheus.io annotations (job "kubernetes-pods") never raised it."""
+    cases = yaml.safe_load((MONITORING / "prometheus-rules.test.yaml").read_text())["tests"]
+    jobs = {re.search(r'job="([^"]+)"', s["series"])[1]  # type: ignore[index]
+            for case in cases for s in case["input_series"]}
+    assert {"cds-service", "kubernetes-pods"} <= jobs
+    tested = {t["alertname"] for case in cases for t in case["alert_rule_test"]
+              if t["exp_alerts"]}
+    assert {"CdsServiceDown", "CdsServiceAbsent"} <= tested
+    result = promtool("test", "rules", "prometheus-rules.test.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -9,6 +9,9 @@ import socket
 
 from cds_service.errors import ConfigurationError
 
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
 
 def check_listen(host: str, port: int) -> None:
     """Bind every address ``host`` resolves to, as uvicorn will, and let go at once."""
