@@ -33,6 +33,10 @@ ALLOWED_FIELDS = frozenset({
     # why a token was refused: the metric's category; for audience refusals both URLs (the
     # received one only once the token's signature has verified: a trusted client's claim)
     "category", "expected_aud", "received_aud",
+    # a refused CORS preflight: the origin's host (a plain name or address only) and digest
+    "origin_host", "origin_sha256",
+    # the setting that explains what a line reports (e.g. a JWK Set refetch not made)
+    "setting",
 })
 """``url`` is for URLs of our configuration (a trusted client's JWK Set), never a caller's."""
 

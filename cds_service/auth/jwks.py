@@ -130,6 +130,10 @@ class KeySource(Protocol):
         """The client's current keys, refreshed first when ``kid`` is not among them (if the
         source can refresh); raises ``KeysUnavailable``."""
 
+    def unknown_kid(self) -> tuple[str, dict[str, str]]:
+        """Why the ``kid`` of the last ``key_set`` call, not among the keys it returned, was
+        not found, for the refusal's log line: words and log fields (the setting involved)."""
+
 
 class StaticKeys:
     """Keys written in the trust file (2.0: the JWK Set may be "communicated out-of-band")."""
@@ -139,6 +143,9 @@ class StaticKeys:
 
     async def key_set(self, kid: str) -> KeySet:
         return self._keys
+
+    def unknown_kid(self) -> tuple[str, dict[str, str]]:
+        return "not among the trust file's jwks (keys written there are never fetched)", {}
 
 
 class RemoteKeys:
@@ -164,21 +171,38 @@ class RemoteKeys:
         self._attempted_at = float("-inf")
         self._unknown_kid_at = float("-inf")
         """When an unknown kid last caused a fetch (the rate limit of rotation fetches)."""
+        self._skipped_at: float | None = None
+        """Set by a ``key_set`` call whose unknown kid was not refetched (the cooldown)."""
+        self._bare_array_logged = False
         self._lock = asyncio.Lock()
         self.fetches = 0
         """Fetch attempts so far (observable by tests and metrics)."""
 
     async def key_set(self, kid: str) -> KeySet:
         now = self._clock()
+        skipped = None
         if self._keys is None or now - self._fetched_at >= self._cache_seconds:
             if now - self._attempted_at >= self._cooldown:
                 await self._refresh(attempted_before=self._attempted_at)
-        elif kid not in self._keys and now - self._unknown_kid_at >= self._cooldown:
-            self._unknown_kid_at = now
-            await self._refresh(attempted_before=self._attempted_at)
+        elif kid not in self._keys:
+            if now - self._unknown_kid_at >= self._cooldown:
+                self._unknown_kid_at = now
+                await self._refresh(attempted_before=self._attempted_at)
+            else:
+                skipped = now
         if self._keys is None or self._clock() - self._fetched_at >= 2 * self._cache_seconds:
             raise KeysUnavailable(f"JWK Set {self.url} unavailable")
+        self._skipped_at = skipped  # after the last await: read by unknown_kid() before any other
         return self._keys
+
+    def unknown_kid(self) -> tuple[str, dict[str, str]]:
+        if self._skipped_at is None:
+            return "not in the JWK Set as fetched", {"url": self.url}
+        ago = self._skipped_at - self._unknown_kid_at
+        return (f"not in the cached JWK Set, and not fetched again: it was fetched for an "
+                f"unknown kid {ago:.0f} s ago, and CDS_JWKS_REFRESH_COOLDOWN_SECONDS="
+                f"{self._cooldown:g} allows one such fetch per {self._cooldown:g} s"), \
+            {"url": self.url, "setting": "CDS_JWKS_REFRESH_COOLDOWN_SECONDS"}
 
     async def _refresh(self, *, attempted_before: float) -> None:
         async with self._lock:
@@ -187,13 +211,26 @@ class RemoteKeys:
             self._attempted_at = self._clock()
             self.fetches += 1
             try:
-                keys = KeySet.parse(await self._fetch(), source=self.url)
+                keys = KeySet.parse(self._as_jwk_set(await self._fetch()), source=self.url)
             except KeysUnavailable as exc:
                 log.warning("JWK Set refresh failed", extra={"url": self.url,
                                                               "reason": str(exc)})
                 return
             self._keys, self._fetched_at = keys, self._clock()
             log.info("JWK Set fetched (%d keys)", len(keys), extra={"url": self.url})
+
+    def _as_jwk_set(self, document: Any) -> Any:
+        """A bare JSON array of JWKs taken as the set it lists: the Da Vinci CRD request
+        generator publishes its keys so. Said once per URL, since it is not the JWK Set that
+        CDS Hooks 2.0 asks for (RFC 7517 §5); each key is checked as any other."""
+        if not isinstance(document, list):
+            return document
+        if not self._bare_array_logged:
+            self._bare_array_logged = True
+            log.warning("the JWKS URL serves a bare JSON array of keys, not a JWK Set (an object "
+                        "with a 'keys' array, as CDS Hooks 2.0 asks): taken as the set it lists",
+                        extra={"url": self.url})
+        return {"keys": document}
 
     async def _fetch(self) -> Any:
         try:

@@ -106,9 +106,12 @@ class JwtAuthenticator:
             # Never fetched: keys come only from the trust file's jwks or jwks_url.
             raise Unauthorized(f"jku {_show(jku)} not allowlisted for iss {_show(iss)}", "key")
 
-        keys = await self._keys[client.iss].key_set(kid)
+        source = self._keys[client.iss]
+        keys = await source.key_set(kid)
         if kid not in keys:
-            raise Unauthorized(f"unknown kid {_show(kid)} for iss {_show(iss)}", "key")
+            why, fields = source.unknown_kid()
+            raise Unauthorized(f"unknown kid {_show(kid)} for iss {_show(iss)}: {why}", "key",
+                               log_fields=fields)
         try:
             key = keys.key(kid, alg)
         except ValueError as exc:  # the key is for another algorithm

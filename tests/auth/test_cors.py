@@ -3,6 +3,8 @@ runs in a browser, its preflight carries no JWT, and only listed origins get COR
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from pathlib import Path
 
 import pytest
@@ -80,3 +82,48 @@ def test_bad_origins_are_refused_in_production(tmp_path: Path, trust_file: Path,
     with pytest.raises(ConfigurationError) as raised:
         create_app(settings, Runtime.build(settings))
     assert "CDS_CORS_ORIGINS[0]" in str(raised.value)
+
+
+# --- a refused preflight leaves one log line ---------------------------------------------------
+
+def refusals(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "cds_service.cors"]
+
+
+@pytest.mark.parametrize("listed", [["http://127.0.0.1:3000"], []], ids=["other", "none"])
+def test_a_refused_preflight_is_one_line_naming_the_origins_host_and_the_setting(
+        tmp_path: Path, trust_file: Path, caplog: pytest.LogCaptureFixture,
+        listed: list[str]) -> None:
+    """The sandbox on localhost while 127.0.0.1 is listed (or nothing is): the browser says only
+    "CORS error"; the log says which origin and which setting."""
+    settings = settings_for(tmp_path, trust_file, cors_origins=listed, environment="development")
+    origin = "http://localhost:3000"
+    with serve(settings) as service, caplog.at_level(logging.INFO, "cds_service"):
+        response = service.options(SIGN, headers=PREFLIGHT | {"Origin": origin})
+    assert response.status_code == 400
+    [line] = refusals(caplog)
+    assert line.getMessage() == "CORS preflight refused: origin not in CDS_CORS_ORIGINS"
+    assert line.origin_host == "localhost"  # type: ignore[attr-defined]
+    assert line.origin_sha256 == hashlib.sha256(origin.encode()).hexdigest()  # type: ignore[attr-defined]
+
+
+def test_a_refused_preflight_logs_no_text_of_the_callers_but_a_plain_host(
+        tmp_path: Path, trust_file: Path, caplog: pytest.LogCaptureFixture) -> None:
+    origin = "https://sandbox.cds-hooks.org Jane Doe 1970-01-01"
+    with serve(settings_for(tmp_path, trust_file, cors_origins=[SANDBOX])) as service, \
+            caplog.at_level(logging.INFO, "cds_service"):
+        service.options(SIGN, headers=PREFLIGHT | {"Origin": origin,
+                                                   "Access-Control-Request-Method": "PUT"})
+    [line] = refusals(caplog)
+    assert line.getMessage() == ("CORS preflight refused: origin not in CDS_CORS_ORIGINS; "
+                                 "method other than GET, POST, OPTIONS")
+    assert line.origin_host is None  # type: ignore[attr-defined]
+    assert "Jane" not in str(line.__dict__)
+
+
+def test_a_granted_preflight_logs_nothing(tmp_path: Path, trust_file: Path,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    with serve(settings_for(tmp_path, trust_file, cors_origins=[SANDBOX])) as service, \
+            caplog.at_level(logging.INFO, "cds_service"):
+        assert service.options(SIGN, headers=PREFLIGHT).status_code == 200
+    assert refusals(caplog) == []

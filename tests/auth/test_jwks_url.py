@@ -4,6 +4,7 @@ rotation) at most once per cooldown, and never fetched from a jku that is not al
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ class KeyServer:
     def __init__(self, *ehrs: EHR) -> None:
         self.keys = [e.jwk for e in ehrs]
         self.status = 200
+        self.bare = False  # the keys as a bare JSON array, as the CRD request generator serves
         self.requests: list[str] = []
 
     def __call__(self, request: httpx2.Request) -> httpx2.Response:
@@ -32,7 +34,7 @@ class KeyServer:
             return httpx2.Response(404)
         if self.status != 200:
             return httpx2.Response(self.status)
-        return httpx2.Response(200, json={"keys": self.keys})
+        return httpx2.Response(200, json=self.keys if self.bare else {"keys": self.keys})
 
 
 def entry(ehr: EHR, **extra: Any) -> dict[str, Any]:
@@ -156,3 +158,60 @@ def test_the_jwks_is_fetched_with_the_shared_client(tmp_path: Path) -> None:
         assert post(service, ehr) == 200
     assert seen[0].headers["accept"] == "application/json"
     assert "authorization" not in seen[0].headers
+
+
+def log_lines(caplog: pytest.LogCaptureFixture, message: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records
+            if r.name.startswith("cds_service") and message in r.getMessage()]
+
+
+def test_a_kid_refused_because_the_cooldown_skipped_the_refetch_names_the_setting(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Once said only "unknown kid": an operator could not tell a stranger's key from a rotation
+    the cooldown had not let us fetch yet."""
+    ehr, rotated = EHR(), EHR(slot=1, kid="rotated")
+    keys = KeyServer(ehr)
+    trust = write_trust(tmp_path / "trust.json", entry(ehr))
+    with serve(settings_for(tmp_path, trust, jwks_refresh_cooldown_seconds=30), keys) as service, \
+            caplog.at_level(logging.INFO, "cds_service"):
+        assert post(service, ehr) == 200
+        assert post(service, EHR(slot=2, kid="first-unknown")) == 401  # fetched again at once
+        keys.keys = [ehr.jwk, rotated.jwk]
+        assert post(service, rotated) == 401  # within the cooldown: not fetched
+    fetched, skipped = log_lines(caplog, "authentication failed")
+    assert "not in the JWK Set as fetched" in fetched.reason  # type: ignore[attr-defined]
+    assert not hasattr(fetched, "setting")
+    assert "not fetched again" in skipped.reason  # type: ignore[attr-defined]
+    assert "CDS_JWKS_REFRESH_COOLDOWN_SECONDS=30" in skipped.reason  # type: ignore[attr-defined]
+    assert skipped.setting == "CDS_JWKS_REFRESH_COOLDOWN_SECONDS"  # type: ignore[attr-defined]
+    assert keys.requests == [JWKS_URL, JWKS_URL]
+
+
+def test_a_jwks_url_serving_a_bare_array_of_keys_is_accepted_and_said_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The Da Vinci CRD request generator publishes its keys as a JSON array, not a JWK Set."""
+    ehr, rotated = EHR(), EHR(slot=1)
+    keys = KeyServer(ehr)
+    keys.bare = True
+    trust = write_trust(tmp_path / "trust.json", entry(ehr))
+    settings = settings_for(tmp_path, trust, jwks_refresh_cooldown_seconds=0)
+    with serve(settings, keys) as service, caplog.at_level(logging.INFO, "cds_service"):
+        assert post(service, ehr) == 200
+        keys.keys = [ehr.jwk, rotated.jwk]
+        assert post(service, rotated) == 200  # fetched again: still an array
+        assert post(service, EHR(slot=2)) == 401  # an array grants nothing a set would not
+    assert len(keys.requests) == 3
+    [said] = log_lines(caplog, "bare JSON array")
+    assert said.levelno == logging.WARNING and said.url == JWKS_URL  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("document", [[{"kty": "oct", "k": "c2VjcmV0"}], [], ["not a key"]])
+def test_a_bare_array_without_usable_keys_means_401(tmp_path: Path, document: list[Any]) -> None:
+    ehr = EHR()
+
+    def served(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json=document)
+
+    trust = write_trust(tmp_path / "trust.json", entry(ehr))
+    with serve(settings_for(tmp_path, trust), served) as service:
+        assert post(service, ehr) == 401
