@@ -16,6 +16,7 @@ from cds_service.errors import BadRequest, NotFound
 from cds_service.hooks.feedback import FeedbackRequest
 from cds_service.runtime import Runtime
 from cds_service.store.feedback import feedback_records
+from cds_service.store.stats import reason_labels
 
 log = logging.getLogger("cds_service.feedback")
 router = APIRouter()
@@ -34,7 +35,8 @@ async def post_feedback(service_id: str, request: Request) -> JSONResponse:
     body = await read_json(request, max_bytes=rt.settings.max_body_bytes,
                            max_depth=rt.settings.max_json_depth)
     parsed = parse_feedback(body)
-    result = await rt.records.save_feedback(feedback_records(service.id, client, parsed))
+    shown = reason_labels(rt.evaluator.override_system, rt.knowledge.override_reasons())
+    result = await rt.records.save_feedback(feedback_records(service.id, client, parsed, shown))
     count_feedback(service.id, parsed, set(rt.knowledge.override_reasons()))
     log.info("feedback received: %d item(s), %d new, %d repeated", result.received,
              result.stored, result.duplicates,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -70,11 +70,19 @@ class FeedbackResult:
                 "duplicates": self.duplicates, "unknownCards": self.unknown_cards}
 
 
-def feedback_records(service_id: str, client: Client,
-                     request: FeedbackRequest) -> list[FeedbackRecord]:
+def feedback_records(service_id: str, client: Client, request: FeedbackRequest,
+                     shown: Mapping[tuple[str, str], str] | None = None,
+                     ) -> list[FeedbackRecord]:
+    """``shown``: the display of each override reason our cards offer, by (system, code). A
+    reason sent without a display (the sandbox sends none) is stored with the one our card
+    showed, so ``records stats`` names it whatever base URL it later runs with (the system is
+    built from CDS_PUBLIC_BASE_URL)."""
     records = []
     for item in request.feedback:
         reason = item.override_reason.reason if item.override_reason else None
+        display = reason.display if reason else None
+        if reason and display is None and reason.system and reason.code:
+            display = (shown or {}).get((reason.system, reason.code))
         records.append(FeedbackRecord(
             service_id=service_id,
             client_iss=client.iss,
@@ -86,7 +94,7 @@ def feedback_records(service_id: str, client: Client,
             if item.accepted_suggestions else None,
             override_system=reason.system if reason else None,
             override_code=reason.code if reason else None,
-            override_display=reason.display if reason else None,
+            override_display=display,
             user_comment=item.override_reason.user_comment if item.override_reason else None,
         ))
     return records

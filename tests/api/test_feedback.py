@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from cds_service.store.decisions import decisions_with_assertion, load_decision
+from cds_service.store.stats import card_stats
 from tests.api.conftest import Service
 from tests.store.helpers import assertion_ids
 from tests.support import REFERENCE, assert_outcome, call, example, require_shared
@@ -62,6 +63,24 @@ def test_feedback_on_our_card_is_linked_to_the_decision(service: Service) -> Non
         ("accepted", True), ("overridden", True)]
     assert decision["feedback"][1]["overrideReason"]["reason"]["code"] == (
         card["overrideReasons"][0]["code"])
+
+
+def test_an_override_reason_is_stored_as_the_card_showed_it(service: Service) -> None:
+    """The sandbox sends a reason's code without its display. `records stats` once named it
+    only when run with the server's CDS_PUBLIC_BASE_URL (the reason's system is built from it);
+    the display the card showed is stored with the feedback instead."""
+    answer = call(service.http, example("order-sign-47371-commercial-hepatocellular-carcinoma"))
+    card = answer.json()["cards"][0]
+    offered = card["overrideReasons"][0]
+    sent = {"feedback": [item(card=card["uuid"], overrideReason={"reason": {
+        "system": offered["system"], "code": offered["code"]}})]}
+    assert service.http.post(URL, json=sent).status_code == 200
+    records = service.runtime.records
+    assert records is not None
+    with records.db.read() as conn:  # as `records stats` reads it, with no labels of its own
+        [policy] = card_stats(conn)["policies"]
+    [reason] = policy["overrideReasons"]
+    assert (reason["code"], reason["display"]) == (offered["code"], offered["display"])
 
 
 def test_batches_and_repeats_are_stored_once(service: Service) -> None:
