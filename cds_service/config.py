@@ -282,9 +282,10 @@ class Settings(BaseSettings):
         how = ("CDS_TLS_CERT_FILE is set" if self.tls else
                "CDS_BEHIND_TLS_PROXY=true" if self.behind_tls_proxy else None)
         if how:
+            default = "" if "public_base_url" in self.model_fields_set else ", the default,"
             raise ValueError(
-                f"CDS_PUBLIC_BASE_URL={self.public_base_url!r} starts with http:// but EHRs call "
-                f"over HTTPS ({how}); expected the https:// URL EHRs use, e.g. "
+                f"CDS_PUBLIC_BASE_URL={self.public_base_url!r}{default} starts with http:// but "
+                f"EHRs call over HTTPS ({how}); expected the https:// URL EHRs use, e.g. "
                 + self.public_base_url.replace("http://", "https://", 1))
         return self
 

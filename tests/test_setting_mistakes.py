@@ -119,6 +119,16 @@ def test_an_http_base_url_while_ehrs_call_over_https_is_refused(tmp_path: Path,
     assert "expected the https:// URL EHRs use, e.g. https://cds.payer.example" in line
 
 
+def test_the_default_base_url_is_named_as_such_when_refused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CDS_PUBLIC_BASE_URL", raising=False)
+    monkeypatch.setenv("CDS_BEHIND_TLS_PROXY", "true")
+    with pytest.raises(ConfigurationError) as refused:
+        Settings()
+    assert "CDS_PUBLIC_BASE_URL='http://localhost:8080', the default, starts with http://" in \
+        refused.value.problems[0]
+
+
 def test_an_https_base_url_with_plain_http_is_a_proxy_or_tunnel_in_front(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CDS_PUBLIC_BASE_URL", "https://cds.payer.example")

@@ -33,6 +33,9 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
         raise AssertionError("serve started despite unsafe settings")
 
     monkeypatch.setattr("uvicorn.run", no_server)
+    # The address is tried for real elsewhere (tests/test_setting_mistakes.py); here a busy
+    # port 8080 on a shared machine must not decide the outcome.
+    monkeypatch.setattr("cds_service.server.address.check_listen", lambda host, port: None)
     return monkeypatch
 
 

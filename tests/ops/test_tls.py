@@ -181,11 +181,15 @@ def no_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[dict[str,
     monkeypatch.setattr("signal.signal", lambda *args: None)
     runs: list[dict[str, Any]] = []
     monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: runs.append(kwargs))
+    # The address is tried for real elsewhere (tests/test_setting_mistakes.py); here a busy
+    # port 8080 on a shared machine must not decide the outcome.
+    monkeypatch.setattr("cds_service.server.address.check_listen", lambda host, port: None)
     return runs
 
 
 @pytest.mark.parametrize(("host", "settings"), [
-    ("0.0.0.0", {"CDS_BEHIND_TLS_PROXY": "true"}),  # an Ingress terminates TLS
+    ("0.0.0.0", {"CDS_BEHIND_TLS_PROXY": "true",  # an Ingress terminates TLS
+                 "CDS_PUBLIC_BASE_URL": "https://cds.payer.example"}),
     ("0.0.0.0", {"CDS_ENVIRONMENT": "development"}),
     ("127.0.0.1", {}),
     ("::1", {}),
@@ -209,6 +213,7 @@ def test_a_certificate_that_does_not_match_its_key_is_refused_with_one_line(
     _, other_key = self_signed(tmp_path / "b")
     monkeypatch.setenv("CDS_TLS_CERT_FILE", str(cert_file))
     monkeypatch.setenv("CDS_TLS_KEY_FILE", str(other_key))
+    monkeypatch.setenv("CDS_PUBLIC_BASE_URL", "https://localhost:8443")
     assert main(["serve", "--host", "0.0.0.0"]) == 2
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("configuration error in CDS_TLS_CERT_FILE, CDS_TLS_KEY_FILE: cannot use")
