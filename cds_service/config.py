@@ -308,6 +308,11 @@ DATABASE_URL_FORM = ("sqlite:///<file> (three slashes before a relative path, fo
 #: ``CDS_`` variables that are not settings: the test suite's own (never read by the service).
 RESERVED_PREFIX = "CDS_TEST_"
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+#: The variables Kubernetes gives a pod for each Service in its namespace ("service links":
+#: NAME_SERVICE_HOST, NAME_SERVICE_PORT[_PORTNAME], NAME_PORT[_80_TCP[_PROTO|_PORT|_ADDR]]).
+_SERVICE_LINK = re.compile(r"CDS_([A-Z0-9_]+_)?SERVICE_(HOST|PORT(_[A-Z0-9_]+)?)"
+                           r"|CDS_([A-Z0-9_]+_)?PORT_\d+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?"
+                           r"|CDS_[A-Z0-9_]+_PORT")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")  # the logging module's names
 _LIST_FORM = 'expected a comma-separated list (a,b) or a JSON list (["a", "b"])'
 _FILE_KINDS = {
@@ -335,8 +340,12 @@ def unknown_variables(environ: Mapping[str, str]) -> None:
         return
     problems = []
     for name in unknown:
-        close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]}?" if close else "see the settings reference"
+        if _SERVICE_LINK.fullmatch(name.upper()):
+            hint = ("Kubernetes sets it for a Service whose name starts with cds: set "
+                    "enableServiceLinks: false in the pod spec")
+        else:
+            close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}?" if close else "see the settings reference"
         problems.append(f"{name}: not a setting; {hint} (every CDS_ variable is read as a "
                         "setting)")
     if len(problems) == 1:

@@ -88,6 +88,15 @@ def test_every_workload_mounts_the_files_its_settings_name(workload: str) -> Non
                 assert source["configMap"]["name"] in config_maps
 
 
+@pytest.mark.parametrize("workload", sorted(pods()))
+def test_no_workload_gets_the_service_links_that_would_stop_it(workload: str) -> None:
+    """Kubernetes gives each pod CDS_SERVICE_HOST, CDS_SERVICE_PORT... for the Service named
+    cds-service, and every CDS_ variable is read as a setting: start-up would refuse them."""
+    services = [d["metadata"]["name"] for d in manifests() if d["kind"] == "Service"]
+    assert any(name.upper().replace("-", "_").startswith("CDS_") for name in services)
+    assert pods()[workload].get("enableServiceLinks") is False
+
+
 def referenced_secrets() -> set[str]:
     names = set()
     for pod in pods().values():

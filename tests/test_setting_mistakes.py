@@ -48,6 +48,14 @@ def test_an_unknown_name_without_a_close_setting_points_to_the_reference(tmp_pat
     assert "not a setting; see the settings reference" in line
 
 
+@pytest.mark.parametrize("variable", ["CDS_SERVICE_SERVICE_HOST", "CDS_SERVICE_PORT",
+                                      "CDS_SERVICE_PORT_80_TCP_ADDR"])
+def test_kubernetes_service_links_are_named_with_their_fix(tmp_path: Path, variable: str) -> None:
+    line = assert_one_line_refusal(run(tmp_path, "db", "check", **{variable: "10.0.0.7"}),
+                                   variable)
+    assert "Kubernetes sets it for a Service" in line and "enableServiceLinks: false" in line
+
+
 def test_serve_refuses_a_mistyped_name_before_it_serves(tmp_path: Path) -> None:
     line = assert_one_line_refusal(run(tmp_path, "serve", CDS_TLS_CERT="cert.pem", **DEVELOPMENT),
                                    "CDS_TLS_CERT")
