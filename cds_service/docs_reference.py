@@ -28,14 +28,28 @@ All settings are environment variables with the prefix `CDS_`.
 
 A bad value stops every command that reads the settings (`serve`, `evaluate`, `policy check`,
 `token`, `db`, `records`) before it does anything, with exit status 2 and one line per bad
-setting naming the variable, its value (never `CDS_DATABASE_URL`'s, which may hold a password),
-what is wrong and the accepted form, for example:
+setting naming the variable, its value (never that of `CDS_DATABASE_URL`, which may hold a
+password, nor of `CDS_OPERATOR_TOKEN_SHA256`, where a token may have been pasted), what is wrong
+and the accepted form, for example:
 
 ```
 $ CDS_MAX_BODY_BYTES=abc cds-service serve
 configuration error in CDS_MAX_BODY_BYTES: 'abc': input should be a valid integer, unable to \
 parse string as an integer; expected a whole number greater than 0
 ```
+
+A `CDS_` variable that is not a setting is refused the same way, naming the closest setting, so
+a mistyped name never leaves its setting silently at the default:
+
+```
+$ CDS_DATABSE_URL=postgresql+psycopg://cds:...@db/cds cds-service serve
+configuration error in CDS_DATABSE_URL: not a setting; did you mean CDS_DATABASE_URL? (every \
+CDS_ variable is read as a setting)
+```
+
+Variables starting with `CDS_TEST_` are left to the test suite. Under Kubernetes, a Service whose
+name starts with `cds` gives every pod variables such as `CDS_SERVICE_PORT`; the refusal says
+so, and the pod specs in `deploy/kubernetes/` set `enableServiceLinks: false`.
 
 Booleans take `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`); list settings take a
 comma-separated value or a JSON list; file and directory settings must name one that exists. A
