@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     http_max_requests: int = Field(default=32, gt=0)
     """Requests in progress per worker process; one more gets 503 with `Retry-After: 1` at once
     (`/healthz` exempt)."""
+    tls_handshake_timeout_seconds: float = Field(default=5.0, gt=0)
+    """HTTPS: from accepting a connection until its TLS handshake is complete; later, the
+    connection is closed (it counts against `CDS_HTTP_MAX_CONNECTIONS` from accept)."""
 
     accept_any_payer: bool = False
     """Development only: take every Coverage as this payer's, whatever its payor identifier

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
-from collections.abc import Callable
-from typing import Any
 
 from cds_service.config import Settings
 from cds_service.errors import ConfigurationError
@@ -20,15 +18,17 @@ from cds_service.errors import ConfigurationError
 MINIMUM_VERSION = ssl.TLSVersion.TLSv1_2
 
 
-def serve_options(settings: Settings, host: str) -> dict[str, Any]:
-    """uvicorn's TLS arguments for ``settings``; refuses what must not be served."""
+def check(settings: Settings, host: str) -> None:
+    """Refuses what must not be served. uvicorn is given no TLS arguments: each connection's
+    TLS is done by its protocol (server/handshake.py), so that the connection cap and a
+    handshake deadline apply from accept."""
     if settings.tls_cert_file is None or settings.tls_key_file is None:
         if not (settings.is_development or settings.behind_tls_proxy or _loopback(host)):
             raise ConfigurationError(f"--host {host}", [
                 "plain HTTP on a non-loopback address is refused outside development (CDS Hooks "
                 "requires TLS): set CDS_TLS_CERT_FILE and CDS_TLS_KEY_FILE to serve HTTPS, or "
                 "CDS_BEHIND_TLS_PROXY=true if a TLS-terminating proxy is in front"])
-        return {}
+        return
     try:  # load once here, so a bad file stops start-up with a message, not a worker traceback
         server_context(str(settings.tls_cert_file), str(settings.tls_key_file))
     except (OSError, ssl.SSLError) as exc:
@@ -36,23 +36,15 @@ def serve_options(settings: Settings, host: str) -> dict[str, Any]:
             f"cannot use {settings.tls_cert_file} and {settings.tls_key_file}: "
             f"{getattr(exc, 'reason', None) or exc.strerror or exc}; expected a PEM "
             "certificate (chain) and its unencrypted PEM private key"]) from None
-    return {"ssl_certfile": str(settings.tls_cert_file),
-            "ssl_keyfile": str(settings.tls_key_file),
-            "ssl_context_factory": context_factory}
 
 
 def server_context(certfile: str, keyfile: str) -> ssl.SSLContext:
+    """The minimum version pinned, not left to the Python build's or OpenSSL's defaults; ALPN
+    offers HTTP/1.1, the one protocol served."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = MINIMUM_VERSION
+    context.set_alpn_protocols(["http/1.1"])
     context.load_cert_chain(certfile, keyfile)
-    return context
-
-
-def context_factory(config: Any, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-    """uvicorn's context (certificate, ALPN) with the minimum version pinned: not left to the
-    Python build's or OpenSSL's defaults. Module-level, so worker processes can import it."""
-    context = default()
-    context.minimum_version = MINIMUM_VERSION
     return context
 
 
