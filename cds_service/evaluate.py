@@ -211,7 +211,9 @@ class Evaluator:
                       coverage: Coverage, data: RequestData, *, drafts: bool = True) -> Finding:
         line, member_line, basis = None, None, coverage.basis
         if coverage.resource is not None:
-            result = cov.line_of_business(self.knowledge.payer, coverage.resource)
+            payer = self.knowledge.payer
+            result = data.derived("line of business", coverage.resource,
+                                  lambda resource: cov.line_of_business(payer, resource))
             basis = f"{coverage.basis}; {result.basis}"
             if result.line is not None and result.line.id in policy.determinations:
                 line = result.line
@@ -230,7 +232,8 @@ class Evaluator:
             member_line=member_line,
             removable=_removable(order) if drafts else None,
             ignored_elements=tuple(path for resource in (coverage.resource, *read)
-                                   if resource is not None for path in ignored_in(resource)),
+                                   if resource is not None
+                                   for path in data.derived("ignored", resource, ignored_in)),
         )
 
     def assertion(self, order: Order, f: Finding | None, coverage: Coverage) -> Assertion:
