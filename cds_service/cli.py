@@ -133,7 +133,7 @@ def _run_server(args: argparse.Namespace) -> int:
     from cds_service.server.protocol import uvicorn_options
 
     settings = Settings()
-    logs.configure(settings.log_level, settings.log_json)
+    logs.configure(settings.log_level, settings.log_json, settings.log_library_debug)
     tls.check(settings, args.host)  # refuses plain HTTP where it must
     # Fail fast, before forking workers: the files, and CDS_ACCEPT_ANY_PAYER outside development.
     check_payer_identity(settings, load_knowledge(settings.policy_dir, settings.payer_file))

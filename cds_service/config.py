@@ -161,6 +161,9 @@ class Settings(BaseSettings):
     """Log level of `cds-service serve`: `DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`."""
     log_json: bool = True
     """One JSON object per log line; `false` for plain text."""
+    log_library_debug: list[str] = []
+    """Library loggers (`httpcore2`, `sqlalchemy.engine`...) let below WARNING; their lines then
+    carry the event only, never the values (no URLs, headers or bodies)."""
 
     def __init__(self, **values: Any) -> None:
         try:
