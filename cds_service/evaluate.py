@@ -165,8 +165,17 @@ class Evaluator:
                 finding = await self.finding(order, *matches[order.index], coverage, data,
                                              drafts=service.drafts)
                 evaluation.findings.append(finding)
-            if coverage.reference is not None:
-                evaluation.assertions[order.index] = self.assertion(order, finding, coverage)
+            if coverage.reference is None:
+                continue
+            if order.id is None or not FHIR_ID.fullmatch(order.id):
+                # Coverage information is an ``update`` of the order, which names it by its id
+                # (CDS Hooks 2.0 §Action; CRD: the draft's own resourceType and id): without a
+                # usable one it cannot be applied, so none is sent. The card still is, and the
+                # record notes the id by its path.
+                evaluation.ignored_elements[order.index] = (
+                    *evaluation.ignored_elements.get(order.index, ()), f"{order.path}.id")
+                continue
+            evaluation.assertions[order.index] = self.assertion(order, finding, coverage)
         evaluation.fetched = data.fetched
         self.respond(evaluation, service)
         return evaluation
