@@ -24,7 +24,14 @@ from cds_service.crd_versions import canonical_context
 from cds_service.errors import BadRequest
 from cds_service.fhir.coding import codings, elements
 from cds_service.fhir.data import Fetcher, RequestData
-from cds_service.fhir.orders import ORDER_TYPES, Order, other_patients, referenced, walk
+from cds_service.fhir.orders import (
+    ORDER_TYPES,
+    Order,
+    another_patients,
+    other_patients,
+    referenced,
+    walk,
+)
 from cds_service.fhir.reasons import Reason, codings_of, order_reasons
 from cds_service.fhir.references import reference_of
 from cds_service.fhir.validate import ignored_in, validate_resource
@@ -228,7 +235,7 @@ class Evaluator:
                 line = result.line
             else:
                 member_line = result.line
-        reasons, read = await self.reasons(order, data)
+        reasons, read, foreign = await self.reasons(order, data)
         return Finding(
             order=order, policy=policy, code=code,
             coverage_found=coverage.resource is not None,
@@ -240,9 +247,10 @@ class Evaluator:
             policy_lines=self.knowledge.lines_for(policy),
             member_line=member_line,
             removable=_removable(order) if drafts else None,
-            ignored_elements=tuple(path for resource in (coverage.resource, *read)
-                                   if resource is not None
-                                   for path in data.derived("ignored", resource, ignored_in)),
+            ignored_elements=(*foreign, *(path for resource in (coverage.resource, *read)
+                                          if resource is not None
+                                          for path in data.derived("ignored", resource,
+                                                                   ignored_in))),
         )
 
     def assertion(self, order: Order, f: Finding | None, coverage: Coverage) -> Assertion:
@@ -314,22 +322,32 @@ class Evaluator:
         return found
 
     async def reasons(self, order: Order, data: RequestData,
-                      ) -> tuple[list[Reason], list[dict[str, Any]]]:
-        """The order's reasons, and the resources read for them outside the order itself."""
+                      ) -> tuple[list[Reason], list[dict[str, Any]], list[str]]:
+        """The order's reasons, the resources read for them outside the order itself, and the
+        paths of the reasons left out because they are another patient's."""
         reasons: list[Reason] = []
         outside: list[dict[str, Any]] = []
+        foreign: list[str] = []
+        patient_id = str(data.context.get("patientId", ""))
         # An Appointment's reasons count with those of the request it is booked for.
-        for resource in (order.resource, order.via):
+        for resource, path in ((order.resource, order.path), (order.via, f"{order.path}(via)")):
             if resource is None:
                 continue
             referenced = []
-            for item in elements(resource.get("reasonReference")):
+            for i, item in enumerate(elements(resource.get("reasonReference"))):
                 ref = reference_of(item)
-                referenced.append((item, await data.resolve(ref, resource) if ref else None))
+                target = await data.resolve(ref, resource) if ref else None
+                if target is not None and another_patients(target, patient_id):
+                    # A Condition of another patient is no indication of this one's (CDS Hooks
+                    # 2.0: the context names one patient): left out of the decision, and its
+                    # path (never its content) goes on the record.
+                    foreign.append(f"{path}.reasonReference[{i}]")
+                    continue
+                referenced.append((item, target))
             outside += [target for item, target in referenced if target is not None
                         and not str(reference_of(item)).startswith("#")]
             reasons += order_reasons(resource, referenced)
-        return reasons, outside
+        return reasons, outside, foreign
 
     def respond(self, evaluation: Evaluation, service: ServiceDefinition) -> None:
         options = evaluation.options
