@@ -83,17 +83,17 @@ def service_role(postgres_url: str) -> Iterator[tuple[str, Callable[[str], None]
     deployment's service role), and how to run SQL as the owner."""
     owner = Database(postgres_url)
     owner.upgrade()
-    role = f"cds_app_{uuid.uuid4().hex[:10]}"
+    role, password = f"cds_app_{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
 
     def as_owner(sql: str) -> None:
         with owner.engine.begin() as conn:
             conn.exec_driver_sql(sql)
 
-    as_owner(f'CREATE ROLE "{role}" LOGIN')
+    as_owner(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'")  # CI's server asks one
     as_owner(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"')
     as_owner(f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
     try:
-        yield make_url(postgres_url).set(username=role).render_as_string(
+        yield make_url(postgres_url).set(username=role, password=password).render_as_string(
             hide_password=False), as_owner
     finally:
         owner.dispose()
