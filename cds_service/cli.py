@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import shutil
 import signal
@@ -135,6 +136,8 @@ def _run_server(args: argparse.Namespace) -> int:
     settings = Settings()
     logs.configure(settings.log_level, settings.log_json, settings.log_library_debug)
     tls.check(settings, args.host)  # refuses plain HTTP where it must
+    if settings.tls:
+        logging.getLogger("uvicorn.error").addFilter(tls.HTTPSBanner())
     # Fail fast, before forking workers: the files, and CDS_ACCEPT_ANY_PAYER outside development.
     check_payer_identity(settings, load_knowledge(settings.policy_dir, settings.payer_file))
     check_trust(settings)  # trust file and auth switch, also before forking

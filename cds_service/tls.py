@@ -10,6 +10,7 @@ other than loopback is refused at start-up: it would carry tokens and patient da
 from __future__ import annotations
 
 import ipaddress
+import logging
 import ssl
 
 from cds_service.config import Settings
@@ -55,3 +56,15 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False  # a name other than localhost may resolve to any interface
+
+
+class HTTPSBanner(logging.Filter):
+    """uvicorn names the scheme of its start-up line ("Uvicorn running on http://...") from its
+    own TLS settings, which ``serve`` no longer gives it: the line says https when we serve it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if str(record.msg).startswith("Uvicorn running on %s://") and isinstance(args, tuple) \
+                and args and args[0] == "http":
+            record.args = ("https", *args[1:])
+        return True

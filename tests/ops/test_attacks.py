@@ -156,6 +156,7 @@ def test_a_connection_that_never_finishes_its_handshake_is_closed(
         assert until_closed(halfway) == b""
     counted = server.get("/metrics").text
     assert metric(counted, "cds_http_limit_hits_total", limit="handshake-timeout") == 2
+    assert "Uvicorn running on https://127.0.0.1:" in server.served.output()
 
 
 def test_a_slowloris_after_the_handshake_gets_408_as_on_the_plain_listener(
