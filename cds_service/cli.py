@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import shutil
 import signal
@@ -136,8 +137,10 @@ def _run_server(args: argparse.Namespace) -> int:
     from cds_service.server.protocol import uvicorn_options
 
     settings = Settings()
-    logs.configure(settings.log_level, settings.log_json)
-    tls_options = tls.serve_options(settings, args.host)  # refuses plain HTTP where it must
+    logs.configure(settings.log_level, settings.log_json, settings.log_library_debug)
+    tls.check(settings, args.host)  # refuses plain HTTP where it must
+    if settings.tls:
+        logging.getLogger("uvicorn.error").addFilter(tls.HTTPSBanner())
     # Fail fast, before forking workers: the files, and CDS_ACCEPT_ANY_PAYER outside development.
     check_payer_identity(settings, load_knowledge(settings.policy_dir, settings.payer_file))
     check_trust(settings)  # trust file and auth switch, also before forking
@@ -150,7 +153,7 @@ def _run_server(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run("cds_service.main:app", host=args.host, port=args.port, workers=args.workers,
                 log_config=None, proxy_headers=True, server_header=False,
-                timeout_graceful_shutdown=20, **tls_options, **uvicorn_options(settings))
+                timeout_graceful_shutdown=20, **uvicorn_options(settings))
     return 0
 
 

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     http_max_requests: int = Field(default=32, gt=0)
     """Requests in progress per worker process; one more gets 503 with `Retry-After: 1` at once
     (`/healthz` exempt)."""
+    tls_handshake_timeout_seconds: float = Field(default=5.0, gt=0)
+    """HTTPS: from accepting a connection until its TLS handshake is complete; later, the
+    connection is closed (it counts against `CDS_HTTP_MAX_CONNECTIONS` from accept)."""
 
     accept_any_payer: bool = False
     """Development only: take every Coverage as this payer's, whatever its payor identifier
@@ -168,6 +171,9 @@ class Settings(BaseSettings):
     """Log level of `cds-service serve`: `DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`."""
     log_json: bool = True
     """One JSON object per log line; `false` for plain text."""
+    log_library_debug: list[str] = []
+    """Library loggers (`httpcore2`, `sqlalchemy.engine`...) let below WARNING; their lines then
+    carry the event only, never the values (no URLs, headers or bodies)."""
 
     def __init__(self, **values: Any) -> None:
         unknown_variables(os.environ)

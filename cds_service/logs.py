@@ -2,12 +2,18 @@
 
 Only allow-listed fields are written: anything else passed in ``extra`` is dropped, so a careless
 log call cannot leak patient data or a token. The fields carry our own words, codes, counts,
-settings and ids: never a URL, path or element name a caller chose. The two ids a caller chooses
-(``hookInstance``, ``jti``) are written as they are when they are UUIDs, as the specifications
-intend, and otherwise as a digest, so a free-text value cannot carry patient data into the log
-yet lines of one call still correlate. A traceback is written as its exception types and frames
-(file, line, function), without messages or values: an exception's message can quote the
-request.
+settings and ids: never a URL, path or element name a caller chose. The ids a caller chooses
+(``hookInstance``, ``jti``, the ``tenant`` claim) are written as they are when they are UUIDs,
+as the specifications intend, and otherwise as a digest, so a free-text value cannot carry
+patient data into the log yet lines of one call still correlate. A traceback is written as its
+exception types and frames (file, line, function), without messages or values: an exception's
+message can quote the request.
+
+Libraries log what they handle: at DEBUG the HTTP client writes the EHR FHIR server's response
+headers, host and port, the database driver its statements. So a line from any logger outside
+the service (and uvicorn, whose own lines carry no request data) is written only at WARNING or
+above, unless ``CDS_LOG_LIBRARY_DEBUG`` names its logger; and even then without its values (the
+format string without its arguments, or the event name that starts a preformatted message).
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ ALLOWED_FIELDS = frozenset({
 })
 """``url`` is for URLs of our configuration (a trusted client's JWK Set), never a caller's."""
 
-CALLER_IDS = frozenset({"hookInstance", "jti"})
+CALLER_IDS = frozenset({"hookInstance", "jti", "tenant"})
 _UUID = re.compile(r"(urn:uuid:)?[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
@@ -109,8 +115,42 @@ class PlainFormatter(logging.Formatter):
         return traceback_without_values(ei)
 
 
-def configure(level: str = "INFO", as_json: bool = True) -> None:
+OURS = ("cds_service", "uvicorn")
+_EVENT = re.compile(r"[A-Za-z_][\w.\-]*")
+
+
+def _ours(name: str) -> bool:
+    return any(name == n or name.startswith(n + ".") for n in OURS)
+
+
+class LibraryLines(logging.Filter):
+    """Library lines below WARNING only from the loggers named, and then without values."""
+
+    def __init__(self, named: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.named = named
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _ours(record.name):
+            return True
+        if record.levelno < logging.WARNING and not any(
+                record.name == n or record.name.startswith(n + ".") for n in self.named):
+            return False
+        record.msg, record.args = without_values(record), None
+        return True
+
+
+def without_values(record: logging.LogRecord) -> str:
+    if record.args and isinstance(record.msg, str):
+        return f"{record.msg} (values left out)"
+    event = _EVENT.match(str(record.msg))
+    return f"{event.group(0) if event else record.name} (details left out)"
+
+
+def configure(level: str = "INFO", as_json: bool = True,
+              library_debug: list[str] | tuple[str, ...] = ()) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(LibraryLines(tuple(library_debug)))
     if as_json:
         handler.setFormatter(JsonFormatter())
     else:

@@ -66,7 +66,7 @@ def __getattr__(name: str) -> Any:
     if name == "app":
         if _app is None:
             settings = Settings()
-            logs.configure(settings.log_level, settings.log_json)
+            logs.configure(settings.log_level, settings.log_json, settings.log_library_debug)
             _app = create_app(settings)
         return _app
     raise AttributeError(name)

@@ -10,9 +10,8 @@ other than loopback is refused at start-up: it would carry tokens and patient da
 from __future__ import annotations
 
 import ipaddress
+import logging
 import ssl
-from collections.abc import Callable
-from typing import Any
 
 from cds_service.config import Settings
 from cds_service.errors import ConfigurationError
@@ -20,15 +19,17 @@ from cds_service.errors import ConfigurationError
 MINIMUM_VERSION = ssl.TLSVersion.TLSv1_2
 
 
-def serve_options(settings: Settings, host: str) -> dict[str, Any]:
-    """uvicorn's TLS arguments for ``settings``; refuses what must not be served."""
+def check(settings: Settings, host: str) -> None:
+    """Refuses what must not be served. uvicorn is given no TLS arguments: each connection's
+    TLS is done by its protocol (server/handshake.py), so that the connection cap and a
+    handshake deadline apply from accept."""
     if settings.tls_cert_file is None or settings.tls_key_file is None:
         if not (settings.is_development or settings.behind_tls_proxy or _loopback(host)):
             raise ConfigurationError(f"--host {host}", [
                 "plain HTTP on a non-loopback address is refused outside development (CDS Hooks "
                 "requires TLS): set CDS_TLS_CERT_FILE and CDS_TLS_KEY_FILE to serve HTTPS, or "
                 "CDS_BEHIND_TLS_PROXY=true if a TLS-terminating proxy is in front"])
-        return {}
+        return
     try:  # load once here, so a bad file stops start-up with a message, not a worker traceback
         server_context(str(settings.tls_cert_file), str(settings.tls_key_file))
     except EncryptedKey:
@@ -42,9 +43,6 @@ def serve_options(settings: Settings, host: str) -> dict[str, Any]:
             f"cannot use {settings.tls_cert_file} and {settings.tls_key_file}: "
             f"{getattr(exc, 'reason', None) or exc.strerror or exc}; expected a PEM "
             "certificate (chain) and its unencrypted PEM private key"]) from None
-    return {"ssl_certfile": str(settings.tls_cert_file),
-            "ssl_keyfile": str(settings.tls_key_file),
-            "ssl_context_factory": context_factory}
 
 
 class EncryptedKey(Exception):
@@ -52,8 +50,11 @@ class EncryptedKey(Exception):
 
 
 def server_context(certfile: str, keyfile: str) -> ssl.SSLContext:
+    """The minimum version pinned, not left to the Python build's or OpenSSL's defaults; ALPN
+    offers HTTP/1.1, the one protocol served."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = MINIMUM_VERSION
+    context.set_alpn_protocols(["http/1.1"])
     # Without a password callback OpenSSL would prompt on the terminal for an encrypted key, and
     # a service started by hand would hang there; the callback's exception comes back out of
     # load_cert_chain instead.
@@ -65,14 +66,6 @@ def _no_passphrase() -> str:
     raise EncryptedKey
 
 
-def context_factory(config: Any, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-    """uvicorn's context (certificate, ALPN) with the minimum version pinned: not left to the
-    Python build's or OpenSSL's defaults. Module-level, so worker processes can import it."""
-    context = default()
-    context.minimum_version = MINIMUM_VERSION
-    return context
-
-
 def _loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -80,3 +73,15 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False  # a name other than localhost may resolve to any interface
+
+
+class HTTPSBanner(logging.Filter):
+    """uvicorn names the scheme of its start-up line ("Uvicorn running on http://...") from its
+    own TLS settings, which ``serve`` no longer gives it: the line says https when we serve it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if str(record.msg).startswith("Uvicorn running on %s://") and isinstance(args, tuple) \
+                and args and args[0] == "http":
+            record.args = ("https", *args[1:])
+        return True

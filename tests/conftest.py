@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.logs import JsonFormatter
+from cds_service.logs import JsonFormatter, LibraryLines
 from cds_service.main import create_app
 from tests.support import example_resource, settings_for
 
@@ -48,25 +48,28 @@ EXAMPLE_PATIENT = _example_patient()
 
 @pytest.fixture(autouse=True)
 def no_patient_data_in_the_log() -> Iterator[None]:
-    """Every log line of every in-process test, formatted as the service writes it, at DEBUG,
-    must be free of the example patient's name, birth date and MRN: the bad-input cases send
-    them in every place a caller can (tests/test_bad_input.py, tests/test_log_privacy.py)."""
+    """Every log line of every in-process test, filtered and formatted as the service writes it,
+    at DEBUG, must be free of the example patient's name, birth date and MRN: the bad-input cases
+    send them in every place a caller can (tests/test_bad_input.py, tests/test_log_privacy.py)."""
     lines: list[str] = []
 
     class Collect(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             lines.append(JsonFormatter().format(record))
 
+    # Every logger at DEBUG, libraries' too (the HTTP client, the database driver), passed
+    # through the service's own filter (logs.LibraryLines), as CDS_LOG_LEVEL=DEBUG runs.
     handler = Collect(logging.DEBUG)
-    ours = logging.getLogger("cds_service")
-    level = ours.level
-    ours.setLevel(logging.DEBUG)
-    logging.getLogger().addHandler(handler)
+    handler.addFilter(LibraryLines())
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    root.addHandler(handler)
     try:
         yield
     finally:
-        logging.getLogger().removeHandler(handler)
-        ours.setLevel(level)
+        root.removeHandler(handler)
+        root.setLevel(level)
     leaked = [(what, line) for line in lines for what, value in EXAMPLE_PATIENT.items()
               if value in line]
     assert not leaked, leaked

@@ -5,6 +5,8 @@ of it (at DEBUG, formatted as the service writes it) for the patient's data."""
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ import httpx2
 import pytest
 from fastapi.testclient import TestClient
 
+from cds_service.logs import JsonFormatter, LibraryLines
 from tests.auth.ehr import EHR, serve, settings_for, with_fhir_access, write_trust
 from tests.auth.ehr import example as auth_example
 from tests.conftest import EXAMPLE_PATIENT
@@ -97,3 +100,81 @@ def test_references_the_ehr_is_asked_for_are_logged_by_fhir_type_only(tmp_path: 
         response = service.post("/cds-services/crd-order-sign", json=body, headers=ehr.auth())
     assert response.status_code == 200, response.text
     assert asked == [f"/fhir/{NAME}/{MRN}", f"/fhir/Condition/{MRN}"]
+
+
+# --- every logger, at DEBUG (issue 21) ------------------------------------------------------
+
+def record(name: str, level: int, msg: str, *args: object) -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 1, msg, args or None, None)
+
+
+HEADERS_LINE = ("receive_response_headers.complete return_value=(b'HTTP/1.1', 200, b'OK', "
+                f"[(b'X-Patient', b'{NAME} {MRN}'), (b'Host', b'ehr.example.org:443')])")
+
+
+@pytest.mark.parametrize(("name", "level", "msg", "args"), [
+    ("httpcore2.http11", logging.DEBUG, HEADERS_LINE, ()),
+    ("httpx2", logging.INFO, 'HTTP Request: %s %s "%s %d %s"',
+     ("GET", f"https://ehr.example.org/fhir/Patient?name={NAME}", "HTTP/1.1", 200, "OK")),
+    ("sqlalchemy.engine.Engine", logging.INFO, "[generated] %r", ({"family": NAME},)),
+    ("psycopg", logging.DEBUG, f"connection to ehr.example.org {MRN}", ()),
+])
+def test_library_lines_below_warning_are_dropped_unless_their_logger_is_named(
+        name: str, level: int, msg: str, args: tuple[object, ...]) -> None:
+    assert not LibraryLines().filter(record(name, level, msg, *args))
+    named = record(name, level, msg, *args)
+    assert LibraryLines((name.split(".")[0],)).filter(named)
+    line = JsonFormatter().format(named)
+    assert NAME not in line and MRN not in line and "ehr.example.org" not in line
+    assert "left out" in line
+
+
+def test_a_library_warning_is_written_without_its_values() -> None:
+    warning = record("sqlalchemy.pool", logging.WARNING, "connection %r invalidated", NAME)
+    assert LibraryLines().filter(warning)
+    assert JsonFormatter().format(warning).count("connection %r invalidated (values left out)")
+    assert NAME not in JsonFormatter().format(warning)
+
+
+def test_the_service_s_own_lines_pass_as_they_are() -> None:
+    ours = record("cds_service.auth", logging.DEBUG, "client authenticated")
+    assert LibraryLines().filter(ours) and ours.getMessage() == "client authenticated"
+
+
+def test_the_tenant_claim_is_logged_as_a_digest(tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    ehr = EHR()
+    trust = write_trust(tmp_path / "trust.json", ehr.entry())
+    caplog.set_level(logging.DEBUG)
+    with serve(settings_for(tmp_path, trust)) as service:
+        response = service.post("/cds-services/crd-order-sign", json=auth_example(),
+                                 headers=ehr.auth(tenant=f"{NAME}-{MRN}"))
+    assert response.status_code == 200, response.text
+    [line] = [JsonFormatter().format(r) for r in caplog.records
+              if r.getMessage() == "client authenticated"]
+    assert json.loads(line)["tenant"].startswith("sha256:")
+    assert NAME not in line
+
+
+def test_a_call_that_queries_the_ehr_logs_neither_its_host_nor_its_headers(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """With every logger at DEBUG, through the service's filter (tests/conftest.py)."""
+    ehr = EHR()
+    trust = write_trust(tmp_path / "trust.json", ehr.entry())
+    body = with_fhir_access(auth_example())
+    del body["prefetch"]["coverage"]
+
+    def fhir_server(request: httpx2.Request) -> httpx2.Response:
+        coverage = auth_example()["prefetch"]["coverage"]
+        return httpx2.Response(200, json=coverage, headers={"X-Patient": f"{NAME} {MRN}"})
+
+    caplog.set_level(logging.DEBUG)
+    handler_filter = LibraryLines()
+    with serve(settings_for(tmp_path, trust), fhir_server) as service:
+        response = service.post("/cds-services/crd-order-sign", json=body, headers=ehr.auth())
+    assert response.status_code == 200, response.text
+    lines = [JsonFormatter().format(r) for r in caplog.records if handler_filter.filter(r)]
+    assert lines
+    # The server's URL and the response's headers: not in any line (the iss, our trust file's,
+    # names the same host and is logged).
+    assert not [line for line in lines if "/fhir" in line or "X-Patient" in line], lines

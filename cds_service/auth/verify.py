@@ -36,6 +36,7 @@ from cds_service.auth.replay import MemoryReplayStore, ReplayStore
 from cds_service.auth.trust import TrustedClient, load_trust
 from cds_service.config import Settings
 from cds_service.errors import ConfigurationError, Unauthorized
+from cds_service.logs import caller_id
 
 log = logging.getLogger("cds_service.auth")
 
@@ -87,35 +88,36 @@ class JwtAuthenticator:
         header, unverified = unverified_token["header"], unverified_token["payload"]
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in SUPPORTED_ALGORITHMS:
-            raise Unauthorized(f"alg {_show(alg)} not allowed (asymmetric algorithms only)",
+            raise Unauthorized(f"alg {_alg(alg)} not allowed (asymmetric algorithms only)",
                                "algorithm")
         if not isinstance(kid, str) or not kid:
             raise Unauthorized("no kid in the JWT header (2.0: REQUIRED)", "malformed")
         typ = header.get("typ")
         if typ is not None and str(typ).upper() != "JWT":
-            raise Unauthorized(f"typ {_show(typ)} is not JWT", "malformed")
+            raise Unauthorized(f"typ {_digest(typ)} is not JWT", "malformed")
 
         iss = unverified.get("iss")
         client = self._clients.get(iss) if isinstance(iss, str) else None
         if client is None:
-            raise Unauthorized(f"iss {_show(iss)} is not a trusted client", "issuer")
+            raise Unauthorized(f"iss {_digest(iss)} is not a trusted client", "issuer")
         if alg not in client.algorithms:
-            raise Unauthorized(f"alg {alg} not allowed for iss {_show(iss)}", "algorithm")
+            raise Unauthorized(f"alg {alg} not allowed for iss {client.iss!r}", "algorithm")
         jku = header.get("jku")
         if jku is not None and jku not in client.allowed_jku:
             # Never fetched: keys come only from the trust file's jwks or jwks_url.
-            raise Unauthorized(f"jku {_show(jku)} not allowlisted for iss {_show(iss)}", "key")
+            raise Unauthorized(f"jku not allowlisted for iss {client.iss!r} (jku {_digest(jku)})",
+                               "key")
 
         source = self._keys[client.iss]
         keys = await source.key_set(kid)
         if kid not in keys:
             why, fields = source.unknown_kid()
-            raise Unauthorized(f"unknown kid {_show(kid)} for iss {_show(iss)}: {why}", "key",
+            raise Unauthorized(f"unknown kid {_digest(kid)} for iss {client.iss!r}: {why}", "key",
                                log_fields=fields)
         try:
             key = keys.key(kid, alg)
         except ValueError as exc:  # the key is for another algorithm
-            raise Unauthorized(f"{exc} (iss {_show(iss)})", "key") from None
+            raise Unauthorized(f"{exc} (iss {client.iss!r})", "key") from None
 
         accepted = [*audiences, *(a + "/" for a in audiences)]  # trailing slash: same endpoint
         try:
@@ -141,7 +143,7 @@ class JwtAuthenticator:
         if tenant is not None and not (isinstance(tenant, str) and 0 < len(tenant) <= 256):
             raise Unauthorized("tenant must be a string of 1 to 256 characters", "claims")
         if client.tenant is not None and tenant != client.tenant:
-            raise Unauthorized(f"tenant {_show(tenant)} not allowed for iss {_show(iss)}",
+            raise Unauthorized(f"tenant {_digest(tenant)} not allowed for iss {client.iss!r}",
                                "claims")
         return client, claims
 
@@ -205,7 +207,9 @@ def check_trust(settings: Settings) -> None:
 
 
 def replayed(iss: str, jti: str) -> Unauthorized:
-    return Unauthorized(f"jti {_show(jti)} of iss {_show(iss)} replayed", "replay")
+    # The iss is a trusted client's (the token verified); the jti is the caller's choice, shown
+    # as the log shows every jti (logs.caller_id: a UUID as it is, else its digest).
+    return Unauthorized(f"jti {caller_id(jti)} of iss {iss!r} replayed", "replay")
 
 
 def _bearer_token(authorization: str | None) -> str:
@@ -238,6 +242,27 @@ def _numeric(claims: dict[str, Any], name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise Unauthorized(f"{name} must be a NumericDate", "claims")
     return float(value)
+
+
+JWS_ALGORITHMS = frozenset({
+    "none", "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512",
+    "PS256", "PS384", "PS512", "EdDSA", "ES256K"})
+"""Registered JWS ``alg`` names (RFC 7518 §3.1, RFC 8037, RFC 8812): our words, not the
+caller's, so a refused one is named in the log."""
+
+
+def _alg(value: object) -> str:
+    return repr(value) if value in JWS_ALGORITHMS else _digest(value)
+
+
+def _digest(value: object) -> str:
+    """A header or claim value read before anything vouches for it, as the log may show it: its
+    digest and length only, whatever it looks like (an attacker chooses it: a URL or an id can
+    carry a patient's name as well as free text can). An integrator finds theirs by hashing
+    the value they sent (``printf %s VALUE | sha256sum``: the first 12 digits)."""
+    text = value if isinstance(value, str) else repr(value)
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"<{len(text)} characters, sha256:{digest}>"
 
 
 def _show(value: object) -> str:

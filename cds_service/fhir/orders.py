@@ -155,6 +155,27 @@ def other_patients(resource: dict[str, Any], patient_id: str) -> list[str]:
     return found
 
 
+PATIENT_ELEMENTS = ("subject", "patient", "beneficiary")
+"""Where a resource that is not an order names its patient (Condition, Observation,
+Procedure: subject; AllergyIntolerance, Encounter's kin: patient; Coverage: beneficiary)."""
+
+
+def another_patients(resource: dict[str, Any], patient_id: str) -> list[str]:
+    """References to a Patient other than ``patient_id`` where any resource names its patient:
+    an order type's own element, else ``PATIENT_ELEMENTS``."""
+    if order_type(resource) is not None:
+        return other_patients(resource, patient_id)
+    found = []
+    for name in PATIENT_ELEMENTS:
+        value = resource.get(name)
+        for ref in value if isinstance(value, list) else [value]:
+            reference = ref.get("reference") if isinstance(ref, dict) else None
+            if isinstance(reference, str) and "/Patient/" in f"/{reference}" \
+                    and reference.rstrip("/").rsplit("/", 1)[-1] != patient_id:
+                found.append(reference)
+    return found
+
+
 def describe(resource: dict[str, Any]) -> str:
     """How a clinician knows the order: the text of its first code, else a coding's display."""
     row = order_type(resource)

@@ -28,7 +28,7 @@ import functools
 import itertools
 import logging
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import h11
 import orjson
@@ -46,10 +46,12 @@ log = logging.getLogger("cds_service.server")
 class Limits:
     header_timeout: float
     max_connections: int
+    handshake_timeout: float
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:
-        return cls(settings.http_header_timeout_seconds, settings.http_max_connections)
+        return cls(settings.http_header_timeout_seconds, settings.http_max_connections,
+                   settings.tls_handshake_timeout_seconds)
 
 
 @functools.cache
@@ -60,7 +62,13 @@ def _from_environment() -> Limits:
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """What ``uvicorn.run`` needs for these limits (and never its own ``limit_concurrency``,
     which counts idle keep-alive connections as load and answers plain-text 503s)."""
-    return {"http": LimitedH11Protocol,
+    if settings.tls:
+        from cds_service.server.handshake import LimitedTLSProtocol
+
+        protocol: Any = LimitedTLSProtocol
+    else:
+        protocol = LimitedH11Protocol
+    return {"http": protocol,
             "h11_max_incomplete_event_size": settings.http_max_header_bytes,
             "timeout_keep_alive": settings.http_idle_timeout_seconds}
 
@@ -75,6 +83,22 @@ def raw_response(status: int, reason: str, diagnostics: str, code: str,
 
 
 _OPENED = itertools.count()
+
+
+class Evictable(Protocol):
+    """An open connection the cap may close to make room: idle, or still in its TLS handshake."""
+
+    @property
+    def opened(self) -> int: ...
+
+    def idle(self) -> bool: ...
+
+    def close_now(self) -> None: ...
+
+
+HANDSHAKING: set[Evictable] = set()
+"""Accepted HTTPS connections whose TLS handshake is not complete (server/handshake.py): they
+count against the cap as open connections do."""
 
 
 class Throttled:
@@ -121,6 +145,8 @@ class LimitedH11Protocol(H11Protocol):
         self.head_timer: asyncio.TimerHandle | None = None
         self.opened = 0
         """Order of opening (a counter: many connections open within one clock tick)."""
+        self.tls: Any = None
+        """The TLS layer below this connection (server/handshake.py), which admitted it."""
 
     @classmethod
     def bound_to(cls, settings: Settings) -> type[LimitedH11Protocol]:
@@ -129,18 +155,41 @@ class LimitedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.opened = next(_OPENED)
-        if len(self.connections) > self.bound.max_connections and not self._close_longest_idle():
-            self._note_refusal()
-            transport.write(raw_response(503, "Service Unavailable",
-                                         "too many open connections; retry shortly", "transient",
-                                         b"retry-after: 1\r\n"))
-            transport.close()
-            return
+        if self.tls is not None:  # admitted at accept, before its handshake
+            self.tls.handshake_done()
+        else:
+            self.opened = self.next_opening()
+            if not self.admit(self, counted=True):
+                self.note_refusal()
+                transport.write(raw_response(503, "Service Unavailable",
+                                             "too many open connections; retry shortly",
+                                             "transient", b"retry-after: 1\r\n"))
+                transport.close()
+                return
         self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive,
                                                             self.timeout_keep_alive_handler)
 
-    def _note_refusal(self) -> None:
+    @staticmethod
+    def next_opening() -> int:
+        return next(_OPENED)
+
+    def admit(self, newcomer: Evictable, *, counted: bool) -> bool:
+        """Whether ``newcomer`` (``counted`` among the open connections already, or not) may
+        stay: yes under the cap, or when the connection idle the longest was closed for it."""
+        open_now = len(self.connections) + len(HANDSHAKING) + (0 if counted else 1)
+        if open_now <= self.bound.max_connections:
+            return True
+        idle: list[Evictable] = [c for c in self.connections
+                                 if isinstance(c, LimitedH11Protocol) and c is not newcomer
+                                 and c.idle()]
+        idle += [c for c in HANDSHAKING if c is not newcomer and c.idle()]
+        if not idle:
+            return False
+        HTTP_LIMITS.labels("idle-closed").inc()
+        min(idle, key=lambda c: c.opened).close_now()
+        return True
+
+    def note_refusal(self) -> None:
         HTTP_LIMITS.labels("connections").inc()
         _REFUSED.hit(self.loop.time(), limit=self.bound.max_connections)
 
@@ -149,16 +198,12 @@ class LimitedH11Protocol(H11Protocol):
         return (self.conn.their_state is h11.IDLE and self.conn.our_state is h11.IDLE
                 and not self.transport.is_closing())
 
-    def _close_longest_idle(self) -> bool:
-        idle = [c for c in self.connections
-                if c is not self and isinstance(c, LimitedH11Protocol) and c.idle()]
-        if not idle:
-            return False
-        oldest = min(idle, key=lambda c: c.opened)
-        HTTP_LIMITS.labels("idle-closed").inc()
-        oldest.conn.send(h11.ConnectionClosed())
-        oldest.transport.close()
-        return True
+    def close_now(self) -> None:
+        self.conn.send(h11.ConnectionClosed())
+        if self.tls is not None:  # no close_notify exchange for a connection evicted
+            self.tls.close_now()
+        else:
+            self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         if self.head_timer is None and self.conn.their_state is h11.IDLE:

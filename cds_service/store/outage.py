@@ -1,5 +1,10 @@
-"""Which database errors mean "the records cannot be written now" (an outage: 503, not ready)
-rather than a fault in our code or schema (500), as tables of error codes (pure).
+"""How a failed durable write is told (pure): ``write_failure`` is the one classification the
+write path uses. Every failed write is an outage of the answer path, whatever its cause (a
+missing table, a revoked privilege, a constraint, a lock, a full disk, a lost server): the call
+gets 503 with ``Retry-After`` (no record, no answer: CRD §found-37), never 500, and ``/readyz``,
+whose heartbeat makes the same writes, says "not ready" while the cause lasts. The label says
+which cause, for the log and the metric: the tables below name the conditions an operator sees
+most; anything else is named by its code or its exception type, never its message.
 
 PostgreSQL reports the condition as an SQLSTATE (PostgreSQL 15 documentation, Appendix A
 "PostgreSQL Error Codes"); psycopg raises an error without one when the connection itself is
@@ -36,6 +41,23 @@ SQLITE_CODES = {
     14: "SQLITE_CANTOPEN",
     15: "SQLITE_PROTOCOL",
 }
+
+
+def write_failure(error: BaseException) -> str:
+    """The label of a failed write, for the log (never the error's message, which may quote
+    values)."""
+    known = outage(error)
+    if known is not None:
+        return known
+    orig = getattr(error, "orig", None)
+    if isinstance(orig, sqlite3.Error):
+        code = getattr(orig, "sqlite_errorcode", None)
+        name = getattr(orig, "sqlite_errorname", None)
+        return str(name or f"SQLite error {code}")
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return f"SQLSTATE {sqlstate}"
+    return type(error).__name__
 
 
 def outage(error: BaseException) -> str | None:

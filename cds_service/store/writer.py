@@ -18,8 +18,8 @@ Every wait is bounded (``timeout``, CDS_DATABASE_COMMIT_TIMEOUT_SECONDS): a call
 not committed in time gets ``ServiceUnavailable`` (503) and its job is dropped if it has not run,
 or undone with its batch if it has not committed yet (the others are retried without it). While
 a transaction has been open longer than the bound (a frozen server), new jobs are refused at
-once rather than queued. A database error that means an outage (``outage.py``) is raised as
-``ServiceUnavailable`` too; every write that fails is logged and counted
+once rather than queued. Every write that fails, whatever the cause, is raised as
+``ServiceUnavailable`` too (classified in ``outage.py``), logged and counted
 (``cds_records_not_written_total``), never silent.
 """
 
@@ -41,7 +41,7 @@ from sqlalchemy import Connection
 from cds_service import metrics
 from cds_service.errors import ServiceUnavailable
 from cds_service.store.db import Database
-from cds_service.store.outage import outage
+from cds_service.store.outage import outage, write_failure
 
 log = logging.getLogger("cds_service.store")
 T = TypeVar("T")
@@ -145,12 +145,9 @@ class BatchWriter:
         except TimeoutError:
             item.abandoned = True
             raise self._unavailable(what, "timeout") from None
-        except Exception as exc:
-            label = outage(exc)
-            if label is None:
-                metrics.RECORDS_NOT_WRITTEN.labels(what, "error").inc()
-                raise
-            raise self._unavailable(what, label) from None
+        except Exception as exc:  # every failed write, whatever the cause (outage.py)
+            raise self._unavailable(what, write_failure(exc),
+                                    expected=outage(exc) is not None) from None
 
     def _pass_on(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._handed_lock:
@@ -167,11 +164,14 @@ class BatchWriter:
         for start in range(0, len(jobs), self.max_batch):
             self._queue.put(jobs[start:start + self.max_batch])
 
-    def _unavailable(self, what: str, why: str) -> ServiceUnavailable:
-        reason = why if why in ("timeout", "stalled") else "unavailable"
+    def _unavailable(self, what: str, why: str, *, expected: bool = True) -> ServiceUnavailable:
+        """``expected``: a condition of the database (lock, disk, connection) rather than of its
+        schema, privileges or constraints, which an operator must repair (logged as an error)."""
+        reason = why if why in ("timeout", "stalled") else "unavailable" if expected else "error"
         metrics.RECORDS_NOT_WRITTEN.labels(what, reason).inc()
-        log.warning("records database unavailable (%s): %s not written", why, what,
-                    extra={"database": self.db.describe()})
+        log.log(logging.WARNING if expected else logging.ERROR,
+                "records database unavailable (%s): %s not written", why, what,
+                extra={"database": self.db.describe()})
         return ServiceUnavailable("The records database is unavailable; the call was not "
                                   "answered. Send it again later.",
                                   retry_after=max(1, math.ceil(self.timeout)))
@@ -217,9 +217,8 @@ class BatchWriter:
         except Exception as exc:
             if len(batch) == 1:
                 if not isinstance(exc, _Abandoned):
-                    label = outage(exc)
-                    log.error("records transaction failed: %s%s", type(exc).__name__,
-                              f" ({label})" if label else "")
+                    log.error("records transaction failed: %s (%s)", type(exc).__name__,
+                              write_failure(exc))
                 outcomes = [(False, exc)]
             else:
                 # Something in the batch failed and undid the whole transaction: run each job

@@ -42,7 +42,7 @@ def test_every_answered_call_has_a_record_found_by_its_assertion_ids(service: Se
             assert loaded is not None and loaded["client"]["iss"] == EHR.iss
 
 
-def test_a_call_whose_record_cannot_be_stored_is_not_answered_200(
+def test_a_call_whose_record_cannot_be_stored_is_answered_503_and_the_service_not_ready(
         service: Service, caplog: pytest.LogCaptureFixture) -> None:
     records = service.runtime.records
     assert records is not None
@@ -50,8 +50,10 @@ def test_a_call_whose_record_cannot_be_stored_is_not_answered_200(
         conn.execute(text("DROP TABLE coverage_assertion"))
     as_ehr = TestClient(service.http.app, raise_server_exceptions=False)
     response = call(as_ehr, example("order-sign-47371-commercial-hepatocellular-carcinoma"))
-    assert_outcome(response, 500)
-    assert "coverage_assertion" in caplog.text  # the failure is logged...
+    assert_outcome(response, 503)
+    assert int(response.headers["retry-after"]) >= 1
+    assert service.http.get("/readyz").status_code == 503  # its heartbeat writes every table
+    assert "decision not written" in caplog.text  # the failure is logged...
     assert "Coverage/cov-commercial" not in caplog.text  # ...without the record contents
     with records.db.read() as conn:
         assert conn.execute(select(func.count()).select_from(decision)).scalar_one() == 0

@@ -152,9 +152,10 @@ def can_speak(version: ssl.TLSVersion, directory: Path) -> bool:
             thread.join(15)
 
 
-def test_the_server_context_pins_tls_1_2_as_the_minimum() -> None:
-    assert tls.context_factory(None, lambda: ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)) \
-        .minimum_version == ssl.TLSVersion.TLSv1_2
+def test_the_server_context_pins_tls_1_2_as_the_minimum(tmp_path: Path) -> None:
+    cert_file, key_file = self_signed(tmp_path)
+    assert tls.server_context(str(cert_file), str(key_file)).minimum_version \
+        == ssl.TLSVersion.TLSv1_2
 
 
 def test_plain_http_on_every_interface_in_production_is_refused_with_one_line(

@@ -4,13 +4,13 @@ wait is bounded, and an outage is ServiceUnavailable (503), not a fault."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from typing import Any
 
 import pytest
 from sqlalchemy import Connection, event, func, insert, select
-from sqlalchemy.exc import DBAPIError
 
 from cds_service.errors import ServiceUnavailable
 from cds_service.store.db import Database
@@ -132,7 +132,10 @@ def test_a_job_not_committed_in_time_is_answered_unavailable_and_never_committed
     assert keys == {"first", "after"}
 
 
-def test_an_outage_error_is_unavailable_and_any_other_error_stays_itself(db: Database) -> None:
+def test_every_failed_write_is_unavailable_and_a_schema_fault_is_logged_as_an_error(
+        db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    """A missing table fails every call as surely as a read-only database: both are 503 (issue
+    21: a renamed decision-card table answered 500 while /readyz said ready)."""
     writer = BatchWriter(db)
     writer.start()
 
@@ -154,11 +157,17 @@ def test_an_outage_error_is_unavailable_and_any_other_error_stays_itself(db: Dat
         async def main() -> list[Any]:
             return await asyncio.gather(writer.run(read_only), writer.run(no_table),
                                         return_exceptions=True)
-        unavailable, fault = asyncio.run(main())
+        with caplog.at_level(logging.WARNING, "cds_service.store"):
+            unavailable, fault = asyncio.run(main())
     finally:
         writer.stop()
     assert isinstance(unavailable, ServiceUnavailable)
-    assert not isinstance(fault, ServiceUnavailable) and isinstance(fault, DBAPIError)
+    assert isinstance(fault, ServiceUnavailable)
+    levels = {r.getMessage(): r.levelname for r in caplog.records
+              if r.getMessage().startswith("records database unavailable")}
+    missing = "SQLITE_ERROR" if db.is_sqlite else "SQLSTATE 42P01"  # undefined_table
+    assert levels[f"records database unavailable ({missing}): record not written"] == "ERROR"
+    assert "WARNING" in levels.values()
 
 
 def test_a_turn_with_more_jobs_than_a_batch_holds_commits_in_batches(db: Database) -> None:
