@@ -160,18 +160,30 @@ def test_an_empty_access_token_means_the_open_ehr_server_is_never_queried(
     assert world.fhir_queries == []
 
 
-@pytest.mark.xfail(strict=True, reason="the Coverage under coverageBundle is read once prefetch "
-                   "is read by resource type (issue 19)")
 def test_the_call_is_answered_from_its_prefetch_with_the_coverage_bundle(tmp_path: Path) -> None:
     generator = Generator()
     settings = settings_for(tmp_path, trust_file(tmp_path, generator, inline=True),
                             environment="development", jwt_max_lifetime_seconds=DAY)
     with serve(settings, EHRWorld(generator)) as service:
-        answer = service.post("/cds-services/crd-order-sign", json=generator_request(),
-                              headers=generator.auth()).json()
+        response = service.post("/cds-services/crd-order-sign", json=generator_request(),
+                                headers=generator.auth())
+    assert response.status_code == 200, response.text
+    answer = response.json()
     [action] = answer["systemActions"]
-    assert "coverage-information" in json.dumps(action["resource"]["extension"])
-    assert answer["cards"]
+    assert '"reference": "Coverage/cov-commercial"' in json.dumps(action["resource"]["extension"])
+    [card] = answer["cards"]
+    assert "Commercial member" in card["summary"]
+
+
+def test_without_send_prefetch_the_answer_names_the_missing_coverage(tmp_path: Path) -> None:
+    generator = Generator()
+    settings = settings_for(tmp_path, trust_file(tmp_path, generator, inline=True),
+                            environment="development", jwt_max_lifetime_seconds=DAY)
+    with serve(settings, EHRWorld(generator)) as service:
+        response = service.post("/cds-services/crd-order-sign",
+                                json=generator_request(prefetch=False), headers=generator.auth())
+    assert response.status_code == 412
+    assert response.json()["issue"][0]["expression"] == ["prefetch.coverage"]
 
 
 @pytest.mark.xfail(strict=True, reason="the generator's key list (a bare array of "
