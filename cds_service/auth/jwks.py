@@ -220,7 +220,7 @@ class RemoteKeys:
             log.info("JWK Set fetched (%d keys)", len(keys), extra={"url": self.url})
 
     def _as_jwk_set(self, document: Any) -> Any:
-        """A bare JSON array of JWKs taken as the set it lists: the Da Vinci CRD request
+        """A bare JSON array of keys taken as the set it lists: the Da Vinci CRD request
         generator publishes its keys so. Said once per URL, since it is not the JWK Set that
         CDS Hooks 2.0 asks for (RFC 7517 §5); each key is checked as any other."""
         if not isinstance(document, list):
@@ -230,7 +230,7 @@ class RemoteKeys:
             log.warning("the JWKS URL serves a bare JSON array of keys, not a JWK Set (an object "
                         "with a 'keys' array, as CDS Hooks 2.0 asks): taken as the set it lists",
                         extra={"url": self.url})
-        return {"keys": document}
+        return {"keys": [_unwrapped(key) for key in document]}
 
     async def _fetch(self) -> Any:
         try:
@@ -253,3 +253,14 @@ class RemoteKeys:
             return orjson.loads(bytes(body))
         except orjson.JSONDecodeError:
             raise KeysUnavailable(f"{self.url}: not JSON") from None
+
+
+def _unwrapped(entry: Any) -> Any:
+    """A key of the CRD request generator's list as the JWK it holds: its server stores each
+    public key as ``{"pem": <JWK without kid>, "id": <kid>, "timestamp": ...}`` (HL7-DaVinci/
+    crd-request-generator server.js ``POST /public_keys``, src/util/auth.js ``setupKeys``; the
+    ``id`` is the RFC 7638 thumbprint its tokens name as ``kid``). Anything else is left as it
+    is, to be checked as a JWK."""
+    if isinstance(entry, dict) and "kty" not in entry and isinstance(entry.get("pem"), dict):
+        return {"kid": entry.get("id"), **entry["pem"]}
+    return entry

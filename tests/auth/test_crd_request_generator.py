@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx2
 import jwt
-import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
@@ -103,12 +102,12 @@ class EHRWorld:
     """The generator's key server; any query to the EHR's FHIR server is recorded."""
 
     def __init__(self, generator: Generator) -> None:
-        self.generator = generator
+        self.keys = generator.published()
         self.fhir_queries: list[str] = []
 
     def __call__(self, request: httpx2.Request) -> httpx2.Response:
         if str(request.url) == KEYS_URL:
-            return httpx2.Response(200, json=self.generator.published())
+            return httpx2.Response(200, json=self.keys)
         self.fhir_queries.append(str(request.url))
         return httpx2.Response(500)
 
@@ -186,13 +185,27 @@ def test_without_send_prefetch_the_answer_names_the_missing_coverage(tmp_path: P
     assert response.json()["issue"][0]["expression"] == ["prefetch.coverage"]
 
 
-@pytest.mark.xfail(strict=True, reason="the generator's key list (a bare array of "
-                   "{pem, id, timestamp}) is read at jwks_url (issue 20)")
 def test_its_key_list_is_read_at_the_documented_jwks_url(tmp_path: Path) -> None:
-    generator = Generator()
+    earlier, generator = Generator(), Generator()  # a page loaded before: its key stays listed
+    world = EHRWorld(generator)
+    world.keys = earlier.published() + generator.published()
     settings = settings_for(tmp_path, trust_file(tmp_path, generator, inline=False),
                             environment="development", jwt_max_lifetime_seconds=DAY)
-    with serve(settings, EHRWorld(generator)) as service:
+    with serve(settings, world) as service:
+        answers = [service.post("/cds-services/crd-order-sign", json=generator_request(),
+                                headers=g.auth()) for g in (generator, earlier)]
+    assert [a.status_code for a in answers] == [200, 200], answers[0].headers
+    assert world.fhir_queries == []
+
+
+def test_a_key_list_entry_that_is_no_key_is_not_trusted(tmp_path: Path) -> None:
+    generator = Generator()
+    world = EHRWorld(generator)
+    world.keys = [{"pem": {**generator.public, "d": "private"}, "id": generator.kid}]
+    settings = settings_for(tmp_path, trust_file(tmp_path, generator, inline=False),
+                            environment="development", jwt_max_lifetime_seconds=DAY)
+    with serve(settings, world) as service:
         answer = service.post("/cds-services/crd-order-sign", json=generator_request(),
                               headers=generator.auth())
-    assert answer.status_code != 401, answer.headers.get("www-authenticate")
+    assert answer.status_code == 401
+    assert 'error_description="key"' in answer.headers["www-authenticate"]
