@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cds_service.crd_versions import canonical_context
+from cds_service.crd_versions import CrdVersion, canonical_context
 from cds_service.errors import BadRequest
 from cds_service.fhir.coding import codings, elements
 from cds_service.fhir.data import Fetcher, RequestData
@@ -42,16 +42,20 @@ from cds_service.hooks.response import Action, Card, HookResponse
 from cds_service.hooks.scope import bundle_entries, orders_in_scope
 from cds_service.knowledge import Knowledge
 from cds_service.payer import coverage as cov
+from cds_service.policy.answer import Answer, combine, decide, rank
 from cds_service.policy.models import Policy, ProcedureCode
-from cds_service.respond.cards import build_card
+from cds_service.respond import wording
+from cds_service.respond.cards import associated_orders, build_card, detail, summary
 from cds_service.respond.coverage_info import (
     Assertion,
+    PolicyRef,
     already_asserted,
     build_action,
     coverage_information,
     target,
 )
 from cds_service.respond.finding import Finding
+from cds_service.respond.instructions import build_instructions_card
 from cds_service.respond.options import Options, read_options
 
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -170,11 +174,10 @@ class Evaluator:
             if not own:
                 member = coverage
             coverage.check_id()
-            finding = None
-            if order.index in matches:
-                finding = await self.finding(order, *matches[order.index], coverage, data,
-                                             drafts=service.drafts)
-                evaluation.findings.append(finding)
+            found = [await self.finding(order, policy, code, coverage, data,
+                                        drafts=service.drafts)
+                     for policy, code in matches.get(order.index, [])]
+            evaluation.findings += found
             if coverage.reference is None:
                 continue
             if order.id is None or not FHIR_ID.fullmatch(order.id):
@@ -185,23 +188,23 @@ class Evaluator:
                 evaluation.ignored_elements[order.index] = (
                     *evaluation.ignored_elements.get(order.index, ()), f"{order.path}.id")
                 continue
-            evaluation.assertions[order.index] = self.assertion(order, finding, coverage)
+            evaluation.assertions[order.index] = self.assertion(order, found, coverage)
         evaluation.fetched = data.fetched
         self.respond(evaluation, service)
         return evaluation
 
     async def match_orders(self, orders: list[Order], data: RequestData,
-                           ) -> dict[int, tuple[Policy, ProcedureCode]]:
-        """The policy and code each order matches, by order index; orders whose product or
+                           ) -> dict[int, list[tuple[Policy, ProcedureCode]]]:
+        """The policies and codes each order matches, by order index; orders whose product or
         request could not be read are marked so (in ``orders``)."""
-        matches: dict[int, tuple[Policy, ProcedureCode]] = {}
+        matches: dict[int, list[tuple[Policy, ProcedureCode]]] = {}
         for i, order in enumerate(orders):
             await _let_others_in(i)
             codes, unread = await self.codes(order, data)
             if unread:
                 orders[i] = order = replace(order, unread=(*order.unread, *unread))
             found = self.match(codes)
-            if found is not None:
+            if found:
                 matches[order.index] = found
         return matches
 
@@ -220,12 +223,13 @@ class Evaluator:
                     found += codings(concept)
         return found, unread
 
-    def match(self, codes: list[tuple[str, str]]) -> tuple[Policy, ProcedureCode] | None:
+    def match(self, codes: list[tuple[str, str]]) -> list[tuple[Policy, ProcedureCode]]:
+        """Every policy one of the codes names, each once (by the first of its codes)."""
+        found: dict[str, tuple[Policy, ProcedureCode]] = {}
         for system, code in codes:
-            found = self.knowledge.policies.by_code(system, code)
-            if found:
-                return found
-        return None
+            for policy, pc in self.knowledge.policies.by_code(system, code):
+                found.setdefault(policy.id, (policy, pc))
+        return list(found.values())
 
     async def finding(self, order: Order, policy: Policy, code: ProcedureCode,
                       coverage: Coverage, data: RequestData, *, drafts: bool = True) -> Finding:
@@ -240,7 +244,9 @@ class Evaluator:
             else:
                 member_line = result.line
         reasons, read, foreign = await self.reasons(order, data)
+        det = policy.determinations.get(line.id) if line is not None else None
         return Finding(
+            answer=decide(det, codings_of(reasons)) if det is not None else None,
             order=order, policy=policy, code=code,
             coverage_found=coverage.resource is not None,
             coverage_reference=coverage.reference,
@@ -257,31 +263,47 @@ class Evaluator:
                                                                    ignored_in))),
         )
 
-    def assertion(self, order: Order, f: Finding | None, coverage: Coverage) -> Assertion:
-        """What the payer asserts on the order: the policy's determination for the member's
-        line of business; ``indeterminate`` when a policy matched but the line is unknown; the
-        payer file's assertion when no policy matched."""
+    def assertion(self, order: Order, found: list[Finding], coverage: Coverage) -> Assertion:
+        """What the payer asserts on the order: the policies' answers for the member's line of
+        business, combined (``policy.answer.combine``); ``indeterminate`` when a policy matched
+        but the line is unknown; the payer file's assertion when no policy matched or none
+        decides for the member's line."""
         assert coverage.reference is not None
         payer = self.knowledge.payer
-        if f is None and order.unread:
+        if not found and order.unread:
             # What the order asks for could not be read: no one can say whether a policy
             # applies (CRD 2.2 indeterminate, with the payer's reason; q9).
             return Assertion(order, coverage.reference, "indeterminate",
                              reason=payer.unreadable_order_reason)
-        if f is None or (f.determination is None and f.member_line is not None):
-            # No policy matched, or the one that did decides nothing for this member's line of
-            # business: the payer file's answer for orders no policy decides.
+        deciding = [f for f in found if f.answer is not None]
+        unknown_line = [f for f in found if f.answer is None and f.member_line is None]
+        if not deciding and not unknown_line:
+            # No policy matched, or none decides for this member's line of business: the
+            # payer file's answer for orders no policy decides.
             rule = payer.unmatched_orders
             return Assertion(order, coverage.reference, rule.covered, rule.pa_needed,
                              tuple(rule.info_needed), rule.reason)
-        det = f.determination
-        if det is None:
-            covered, reason, phrase = "indeterminate", payer.unknown_plan_reason, None
-        else:
-            covered, reason, phrase = det.covered, det.statement.quote, det.phrase
-        return Assertion(order, coverage.reference, covered, reason=reason, phrase=phrase,
-                         billing_codes=(f.code,), policy_url=f.policy_url,
-                         policy_id=f.policy.id, policy_version=f.policy.version)
+        if not deciding:
+            f = unknown_line[0]
+            return Assertion(order, coverage.reference, "indeterminate",
+                             reason=payer.unknown_plan_reason,
+                             billing_codes=tuple(dict.fromkeys(u.code for u in unknown_line)),
+                             policy_url=f.policy_url, policy_id=f.policy.id,
+                             policy_version=f.policy.version,
+                             other_policies=_refs(unknown_line[1:]))
+        ranked = ranked_findings(deciding)
+        answer = combine([f.answer for f in ranked if f.answer is not None])
+        first = ranked[0]
+        return Assertion(
+            order, coverage.reference, answer.covered,
+            None if answer.covered == "not-covered" else answer.pa_needed,
+            answer.info_needed, answer.statement,
+            billing_codes=tuple(dict.fromkeys(f.code for f in ranked)),
+            policy_url=first.policy_url, policy_id=first.policy.id,
+            policy_version=first.policy.version, phrase=wording.headline(answer),
+            doc_needed=answer.doc_needed, doc_purpose=answer.doc_purpose,
+            further_reasons=wording.reason_quotes(answer),
+            other_policies=_refs(ranked[1:]))
 
     async def coverage(self, order: Order, data: RequestData) -> Coverage:
         """The member's one active Coverage with this payer; the order's own ``insurance``
@@ -353,20 +375,34 @@ class Evaluator:
             reasons += order_reasons(resource, referenced)
         return reasons, outside, foreign
 
+    def card(self, f: Finding, answer: Answer | None, also: tuple[Finding, ...],
+             version: CrdVersion, *, name_order: bool) -> Card | None:
+        """The card an order needs: an Instructions card (CRD cards.md) when coverage holds but
+        prior authorization or documentation is needed, else the policy's card (none for a
+        plain ``covered``)."""
+        if answer is not None and wording.is_instructions(answer):
+            return build_instructions_card(
+                summary=summary(f, answer),
+                detail=detail(f, answer, also, name_order=name_order),
+                payer=f.policy.payer, source_url=self.policies_url, version=version,
+                new_id=self.new_id, orders=associated_orders(f))
+        return build_card(f, new_id=self.new_id, version=version,
+                          override_system=self.override_system, source_url=self.policies_url,
+                          answer=answer, also=also, name_order=name_order)
+
     def respond(self, evaluation: Evaluation, service: ServiceDefinition) -> None:
         options = evaluation.options
         today = self.today()
         cards: list[Card] = []
         actions: list[Action] = []
-        for f in evaluation.findings:
+        plan = card_plan(evaluation.findings)
+        for f, answer, also in plan:
             if f.policy.card_topic not in options.disabled_card_types \
                     and len(cards) < options.max_cards:
-                card = build_card(f, new_id=self.new_id, version=options.version,
-                                  override_system=self.override_system,
-                                  source_url=self.policies_url,
-                                  name_order=len(evaluation.findings) > 1)
-                cards.append(card)
-                evaluation.cards.append((f, card))
+                card = self.card(f, answer, also, options.version, name_order=len(plan) > 1)
+                if card is not None:
+                    cards.append(card)
+                    evaluation.cards.append((f, card))
         if options.coverage_info:
             for order in evaluation.orders:
                 a = evaluation.assertions.get(order.index)
@@ -395,7 +431,7 @@ async def _let_others_in(n: int) -> None:
 
 
 async def read_matched(evaluation: Evaluation,
-                       matches: dict[int, tuple[Policy, ProcedureCode]],
+                       matches: dict[int, list[tuple[Policy, ProcedureCode]]],
                        patient_id: str) -> None:
     """Check the orders a policy matched before deciding on them."""
     matched = [o for o in evaluation.orders if o.index in matches]
@@ -415,6 +451,37 @@ async def read_matched(evaluation: Evaluation,
         reading = validate_resource(order.resource, order.path)
         if reading.ignored:
             evaluation.ignored_elements[order.index] = reading.ignored
+
+
+def card_plan(findings: list[Finding],
+              ) -> list[tuple[Finding, Answer | None, tuple[Finding, ...]]]:
+    """The cards an order needs: one per order for the policies that decide for the member's
+    line (led by the most restrictive, with their combined answer, so the facts are said once and
+    agree with the order's one coverage-information), one per policy that cannot decide (what
+    it says for each line)."""
+    by_order: dict[int, list[Finding]] = {}
+    for f in findings:
+        by_order.setdefault(f.order.index, []).append(f)
+    plan: list[tuple[Finding, Answer | None, tuple[Finding, ...]]] = []
+    for group in by_order.values():
+        ranked = ranked_findings(group)
+        if ranked:
+            answer = combine([f.answer for f in ranked if f.answer is not None])
+            plan.append((ranked[0], answer, tuple(ranked[1:])))
+        else:
+            plan += [(f, None, ()) for f in group]
+    return plan
+
+
+def ranked_findings(found: list[Finding]) -> list[Finding]:
+    """The findings that decide for the member's line, most restrictive answer first (the
+    policy that decides the combined answer leads; README "Several policies, one order")."""
+    return sorted((f for f in found if f.answer is not None),
+                  key=lambda f: rank(f.answer) if f.answer else 0)
+
+
+def _refs(found: list[Finding]) -> tuple[PolicyRef, ...]:
+    return tuple(PolicyRef(f.policy.id, f.policy.version, f.policy_url) for f in found)
 
 
 def _removable(order: Order) -> tuple[str, str] | None:

@@ -13,10 +13,12 @@ from cds_service.config import Settings
 from cds_service.errors import ConfigurationError
 from cds_service.fhir.orders import Order
 from cds_service.payer.models import LineOfBusiness, PayerConfig, load_payer
+from cds_service.policy.answer import Answer, possible_answers
 from cds_service.policy.loader import PolicySet, load_policies
 from cds_service.policy.models import Determination, Policy
 from cds_service.respond.cards import summary
 from cds_service.respond.finding import Finding
+from cds_service.respond.wording import MAX_SUMMARY
 
 log = logging.getLogger("cds_service.payer")
 
@@ -63,13 +65,16 @@ def _cross_check(knowledge: Knowledge, policy: Policy) -> list[str]:
     lines = knowledge.lines_for(policy)
     order = Order(0, {"resourceType": "ServiceRequest"}, "")
     for code in policy.codes:
-        for line in [None, *(line for line, _ in lines)]:
-            f = Finding(order, policy, code, True, "Coverage/x", line, "", (), "", lines)
+        cases: list[tuple[LineOfBusiness | None, Answer | None]] = [(None, None)]
+        cases += [(line, a) for line, det in lines for a in possible_answers(det)]
+        for line, answer in cases:
+            f = Finding(order, policy, code, True, "Coverage/x", line, "", (), "", lines,
+                        answer=answer)
             text = summary(f)
-            if len(text) > 139:
-                problems.append(f"procedure/phrase: card summary would be {len(text)} characters "
-                                f"(limit 139): {text!r}")
-    return problems
+            if len(text) > MAX_SUMMARY:
+                problems.append(f"procedure: card summary would be {len(text)} characters "
+                                f"(limit {MAX_SUMMARY}): {text!r}")
+    return list(dict.fromkeys(problems))
 
 
 def check_payer_identity(settings: Settings, knowledge: Knowledge) -> None:

@@ -94,6 +94,10 @@ def test_a_policy_file_with_a_bundled_id_replaces_it(
      "determinations.commercial.covered"),
     (lambda d: d["determinations"]["commercial"].update(phrase="never covered"),
      "determinations.commercial"),
+    (lambda d: d["determinations"]["commercial"].update(not_covered_as="investigational"),
+     "determinations.commercial"),
+    (lambda d: d["determinations"]["commercial"].update(covered="covered"),
+     "determinations.commercial"),
     (lambda d: d["indications"][0]["diagnoses"][0].update(any_of=[]),
      "indications.0.diagnoses.0.any_of"),
     (lambda d: d.update(surprise=True), "surprise"),
@@ -116,14 +120,6 @@ def test_altered_quote_is_refused(tmp_path: Path) -> None:
     write_policy(tmp_path / "bad", data)
     with pytest.raises(ConfigurationError, match=r"coverage_note\.quote: not found verbatim"):
         load_policies(tmp_path / "bad")
-
-
-def test_code_claimed_by_two_policies_is_refused(tmp_path: Path) -> None:
-    data = cryo()
-    data["id"] = "another-policy"
-    write_policy(tmp_path / "dup", data)
-    with pytest.raises(ConfigurationError, match="also claimed by policy"):
-        load_policies(tmp_path / "dup")
 
 
 def test_determination_for_unknown_line_of_business_is_refused(tmp_path: Path) -> None:

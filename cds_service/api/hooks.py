@@ -16,6 +16,7 @@ from cds_service.fhir.bounds import check_bounds
 from cds_service.hooks.registry import SERVICES, ServiceDefinition
 from cds_service.hooks.request import HookRequest
 from cds_service.logs import hook_instance
+from cds_service.respond import wording
 from cds_service.runtime import Runtime
 
 log = logging.getLogger("cds_service.hooks")
@@ -65,8 +66,9 @@ async def call_hook(service_id: str, request: Request) -> JSONResponse:
 def count_answer(service: ServiceDefinition, evaluation: Evaluation) -> None:
     metrics.HOOK_CALLS.labels(service.id, service.hook).inc()
     for finding, _ in evaluation.cards:
-        det = finding.determination
-        metrics.CARDS.labels(finding.policy.id, det.phrase if det else "plan unknown").inc()
+        answer = finding.answer
+        metrics.CARDS.labels(finding.policy.id,
+                             wording.phrase(answer) if answer else "plan unknown").inc()
     # One increment per label pair, not per action: a call may carry one per order.
     actions = Counter((a.policy_id or "", a.covered) for a, _, _ in evaluation.actions)
     for (policy_id, covered), count in actions.items():

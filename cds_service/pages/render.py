@@ -17,6 +17,7 @@ from markupsafe import Markup
 from cds_service.fhir.coding import SYSTEM_LABELS, canonical_system
 from cds_service.policy.models import Indication, Policy
 from cds_service.preview import FACETS, NO_COVERAGE, Preview, code_label, facets
+from cds_service.respond.wording import file_phrase
 
 FACET_LABELS = {"member": "Member's plan", "code": "Code", "indication": "Indication"}
 """The filter form's label of each preview facet."""
@@ -78,7 +79,8 @@ def policy_page(policy: Policy, *, line_names: dict[str, str], document: str | N
                 index_url: str, preview_url: str, payer: str) -> str:
     return render("policy.html", p=policy, line_names=line_names, document=document,
                   index_url=index_url, preview_url=preview_url, payer=payer,
-                  system_label=system_label, diagnosis_rows=diagnosis_rows)
+                  system_label=system_label, diagnosis_rows=diagnosis_rows,
+                  file_phrase=file_phrase)
 
 
 def index_page(policies: list[tuple[Policy, str, str]], *, payer: str, index_url: str) -> str:

@@ -29,7 +29,7 @@ class LoadedPolicy:
 @dataclass(frozen=True)
 class PolicySet:
     policies: dict[str, LoadedPolicy]
-    _by_code: dict[tuple[str, str], tuple[Policy, ProcedureCode]] = field(repr=False)
+    _by_code: dict[tuple[str, str], tuple[tuple[Policy, ProcedureCode], ...]] = field(repr=False)
 
     def __len__(self) -> int:
         return len(self.policies)
@@ -37,9 +37,11 @@ class PolicySet:
     def get(self, policy_id: str) -> LoadedPolicy | None:
         return self.policies.get(policy_id)
 
-    def by_code(self, system: str, code: str) -> tuple[Policy, ProcedureCode] | None:
+    def by_code(self, system: str, code: str) -> tuple[tuple[Policy, ProcedureCode], ...]:
+        """Every policy naming the code (several may: each applies, README "Several policies,
+        one order"), in policy id order."""
         system = canonical_system(system)
-        return self._by_code.get((system, canonical_code(system, code)))
+        return self._by_code.get((system, canonical_code(system, code)), ())
 
 
 def load_policy_file(path: Path) -> LoadedPolicy:
@@ -71,17 +73,12 @@ def build_policy_set(loaded: Iterable[LoadedPolicy]) -> PolicySet:
     policies: dict[str, LoadedPolicy] = {}
     for item in loaded:
         policies[item.policy.id] = item
-    by_code: dict[tuple[str, str], tuple[Policy, ProcedureCode]] = {}
-    for item in policies.values():
-        for pc in item.policy.codes:
+    by_code: dict[tuple[str, str], tuple[tuple[Policy, ProcedureCode], ...]] = {}
+    for policy_id in sorted(policies):
+        for pc in policies[policy_id].policy.codes:
             system = canonical_system(pc.system)
             key = (system, canonical_code(system, pc.code))
-            if key in by_code:
-                other = by_code[key][0].id
-                raise ConfigurationError(str(item.path), [
-                    f"codes: {pc.system}|{pc.code} is also claimed by policy {other!r}"
-                ])
-            by_code[key] = (item.policy, pc)
+            by_code[key] = (*by_code.get(key, ()), (policies[policy_id].policy, pc))
     return PolicySet(policies, by_code)
 
 

@@ -6,12 +6,26 @@ verbatim (whitespace aside) in the source document, so a card never says what th
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cds_service.fhir.coding import CodeRef, check_known_system
+from cds_service.policy.base import DiagnosisGroup, Quote, groups_matched, normalise_space
+from cds_service.policy.determinations import Determination
+
+__all__ = [
+    "CardTopic",
+    "Determination",
+    "DiagnosisGroup",
+    "Indication",
+    "OverrideReason",
+    "Policy",
+    "ProcedureCode",
+    "Quote",
+    "Source",
+    "normalise_space",
+]
 
 # Da Vinci CRD card types (http://terminology.hl7.org/CodeSystem/cdshooks-card-type).
 CardTopic = Literal[
@@ -22,24 +36,8 @@ CardTopic = Literal[
 SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 
 
-def normalise_space(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
-
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Quote(_Strict):
-    quote: str = Field(min_length=1)
-
-    @field_validator("quote")
-    @classmethod
-    def _normalise(cls, value: str) -> str:
-        return normalise_space(value)
-
-    def __str__(self) -> str:
-        return self.quote
 
 
 class Source(_Strict):
@@ -57,25 +55,6 @@ class ProcedureCode(_Strict):
     approach: str | None = None
 
     _known = field_validator("system")(check_known_system)
-
-
-class Determination(_Strict):
-    heading: str = Field(min_length=1)
-    covered: Literal["not-covered"]
-    """Da Vinci CRD coverage-information ``covered`` code."""
-    phrase: str = Field(min_length=1)
-    """Short form of the determination for card summaries; must occur in the statement."""
-    statement: Quote
-
-    @model_validator(mode="after")
-    def _phrase_in_statement(self) -> Determination:
-        if self.phrase not in self.statement.quote:
-            raise ValueError(f"phrase {self.phrase!r} does not occur in statement")
-        return self
-
-
-class DiagnosisGroup(_Strict):
-    any_of: list[CodeRef] = Field(min_length=1)
 
 
 class Indication(_Strict):
@@ -146,7 +125,7 @@ class Policy(_Strict):
             if value is not None:
                 found[name] = value
         for lob, det in self.determinations.items():
-            found[f"determinations.{lob}.statement"] = det.statement
+            found.update({f"determinations.{lob}.{path}": q for path, q in det.quotes().items()})
         for i, ind in enumerate(self.indications):
             found[f"indications[{i}].population"] = ind.population
             found[f"indications[{i}].evidence"] = ind.evidence
@@ -162,8 +141,4 @@ class Policy(_Strict):
 
     def indications_for(self, reasons: list[tuple[str, str]]) -> list[Indication]:
         """Indications whose every diagnosis group is matched by one of the reason codes."""
-        return [
-            ind for ind in self.indications
-            if all(any(ref.matches(s, c) for ref in g.any_of for s, c in reasons)
-                   for g in ind.diagnoses)
-        ]
+        return [ind for ind in self.indications if groups_matched(ind.diagnoses, reasons)]

@@ -7,11 +7,14 @@ find every statement in the payer's document.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from cds_service.crd_versions import CrdVersion
 from cds_service.hooks.response import Action, Card, Coding, Link, Source, Suggestion
+from cds_service.policy.answer import Answer
 from cds_service.respond import markdown as md
+from cds_service.respond import wording
 from cds_service.respond.finding import Finding
 
 CARD_TYPE_DISPLAYS = {
@@ -31,17 +34,23 @@ MAX_REASONS = 5
 """Reasons quoted on a card; more are counted, not listed."""
 
 
-def summary(f: Finding) -> str:
-    """One line naming the determination for the member's plan and the procedure (< 140 chars)."""
+def summary(f: Finding, answer: Answer | None = None) -> str:
+    """One line naming the determination for the member's plan and the procedure (< 140 chars),
+    derived from the coded answer (``wording``)."""
     what = f"{f.policy.procedure} ({f.code_label})"
-    det = f.determination
-    if det is not None and f.line is not None:
-        return f"{_capital(det.phrase)} for this {f.line.name} member: {what}"
-    outcomes = " / ".join(f"{d.phrase} for {line.name}" for line, d in f.policy_lines)
+    answer = answer or f.answer
+    if answer is not None and f.line is not None:
+        return wording.summary(answer, f.line.name, what)
+    lines_by_phrase: dict[str, list[str]] = {}
+    for line, d in f.policy_lines:
+        lines_by_phrase.setdefault(wording.file_phrase(d), []).append(line.name)
+    outcomes = " / ".join(f"{phrase} for {' and '.join(names)}"
+                          for phrase, names in lines_by_phrase.items())
     return f"{_capital(what)}: {outcomes}"
 
 
-def detail(f: Finding, *, name_order: bool = True) -> str:
+def detail(f: Finding, answer: Answer | None = None, also: Sequence[Finding] = (), *,
+           name_order: bool = True) -> str:
     """What to do and why first, then the evidence for the order's indication, the member
     liability rule and the order: each sentence the policy's own, quoted, or a labelled heading;
     no sentence twice (CRD cards.md §resp-7, §resp-8: the critical paragraph first; the full
@@ -54,8 +63,15 @@ def detail(f: Finding, *, name_order: bool = True) -> str:
     said = _Said()
     parts: list[str] = []
     det = f.determination
-    if det is not None and f.line is not None:
+    answer = answer or f.answer
+    if det is not None and f.line is not None and answer is not None:
         parts.append(said.quote(det.statement.quote))
+        parts += _needs(answer, also, said)
+        if wording.is_instructions(answer):
+            # CRD Instructions: what to send, not the evidence (that is for a non-coverage).
+            if name_order:
+                parts.append(f"**Order:** {md.escape(f.order.describe())}")
+            return "\n\n".join(parts)
     else:
         if f.member_line is not None:
             why = (f"The policy states no determination for this member's plan "
@@ -72,6 +88,24 @@ def detail(f: Finding, *, name_order: bool = True) -> str:
     if name_order:
         parts.append(f"**Order:** {md.escape(f.order.describe())}")
     return "\n\n".join(parts)
+
+
+def _needs(answer: Answer, also: Sequence[Finding], said: _Said) -> list[str]:
+    """The other deciding policies' statements, then one labelled line per coded need
+    (``wording.lines``: prior authorization, documentation, criteria, information), each with
+    the policy's words for it."""
+    out = []
+    for other in also:
+        if other.determination is not None:
+            out.append(f"*{md.escape(other.policy.title)}:* "
+                       f"{said.inline(other.determination.statement.quote)}")
+    for label, quotes in wording.lines(answer):
+        if len(quotes) == 1:
+            out.append(f"**{md.escape(label)}** {said.inline(quotes[0])}")
+        else:
+            out.append(f"**{md.escape(label)}**\n" +
+                       "\n".join(f"- {said.inline(q)}" for q in quotes))
+    return out
 
 
 def _evidence(f: Finding, said: _Said) -> list[str]:
@@ -136,10 +170,22 @@ def _plain(text: str) -> str:
 
 
 def build_card(f: Finding, *, new_id: Callable[[], str], version: CrdVersion,
-               override_system: str, source_url: str, name_order: bool = True) -> Card:
+               override_system: str, source_url: str, name_order: bool = True,
+               answer: Answer | None = None, also: Sequence[Finding] = ()) -> Card | None:
     """``source_url`` is about the payer's policies as a whole (2.0 §Source: not a drill-down);
-    the card's ``links`` go to the policy itself."""
+    the card's ``links`` go to the policy itself. ``answer`` is the order's answer when several
+    policies (``f`` and ``also``) decide on it. No card for a plain ``covered`` (the
+    coverage-information action says it all, CRD §resp-12); when coverage holds but prior
+    authorization or documentation is needed the card is an Instructions card
+    (``respond.instructions``, built by the caller from ``summary`` and ``detail``)."""
     p = f.policy
+    answer = answer or f.answer
+    if answer is not None and not wording.needs_card(answer):
+        return None
+    extension = associated_resources(f)
+    source = Source(label=p.payer, url=source_url,
+                    topic=Coding(system=version.card_type_system, code=p.card_topic,
+                                 display=CARD_TYPE_DISPLAYS.get(p.card_topic)))
     title = f"Medical policy: {p.title}"
     if p.source.updates:
         title += f" ({p.source.updates[0]})"
@@ -159,19 +205,12 @@ def build_card(f: Finding, *, new_id: Callable[[], str], version: CrdVersion,
                             description=f"Remove the draft {what.lower()}: "
                                         f"{f.order.describe()}")],
         )]
-    # CRD §dev-25: cards about a subset of the orders SHOULD name them (and the appointment
-    # being booked for the order, when that is what the hook is about).
-    associated = [ref for ref in (f.order.reference, f.order.via_reference) if ref]
-    extension = {ASSOCIATED_RESOURCE: [{"reference": r} for r in associated]} if associated \
-        else None
     return Card(
         uuid=new_id(),
-        summary=summary(f),
-        indicator="warning" if f.determination else "info",
-        detail=detail(f, name_order=name_order),
-        source=Source(label=p.payer, url=source_url,
-                      topic=Coding(system=version.card_type_system, code=p.card_topic,
-                                   display=CARD_TYPE_DISPLAYS.get(p.card_topic))),
+        summary=summary(f, answer),
+        indicator=wording.indicator(answer),
+        detail=detail(f, answer, also, name_order=name_order),
+        source=source,
         links=links,
         suggestions=suggestions,
         selection_behavior="at-most-one" if suggestions else None,
@@ -179,6 +218,17 @@ def build_card(f: Finding, *, new_id: Callable[[], str], version: CrdVersion,
                           for r in p.override_reasons] or None,
         extension=extension,
     )
+
+
+def associated_orders(f: Finding) -> list[str]:
+    """CRD §dev-25: cards about a subset of the orders SHOULD name them (and the appointment
+    being booked for the order, when that is what the hook is about)."""
+    return [ref for ref in (f.order.reference, f.order.via_reference) if ref]
+
+
+def associated_resources(f: Finding) -> dict[str, Any] | None:
+    refs = associated_orders(f)
+    return {ASSOCIATED_RESOURCE: [{"reference": r} for r in refs]} if refs else None
 
 
 def _capital(text: str) -> str:

@@ -28,6 +28,13 @@ _PER_CALL = {"date", "coverage-assertion-id"}
 
 
 @dataclass(frozen=True)
+class PolicyRef:
+    id: str
+    version: str
+    url: str
+
+
+@dataclass(frozen=True)
 class Assertion:
     """One coverage-information assertion about one order, before ids and dates are added."""
 
@@ -43,6 +50,14 @@ class Assertion:
     policy_version: str | None = None
     phrase: str | None = None
     """The determination in a few words, for the action's description."""
+    doc_needed: tuple[str, ...] = ()
+    doc_purpose: tuple[str, ...] = ()
+    further_reasons: tuple[str, ...] = ()
+    """Policy quotes behind pa-needed, doc-needed and info-needed (unproven criteria first),
+    sent as ``reason`` texts after the statement."""
+    other_policies: tuple[PolicyRef, ...] = ()
+    """Further policies that decided on the order (combined into this one assertion); each
+    gets a policy-link detail."""
 
     def for_version(self, version: CrdVersion) -> Assertion:
         """The same assertion in ``version``'s codes (CRD before 2.2 has no ``indeterminate``:
@@ -58,7 +73,13 @@ class Assertion:
         info = tuple(dict.fromkeys(c for c in map(code, self.info_needed) if c))
         if "conditional" in (covered, pa_needed) and not info:
             info = ("OTH",)
-        return replace(self, covered=covered, pa_needed=pa_needed, info_needed=info)
+        docs = tuple(dict.fromkeys(c for c in map(code, self.doc_needed) if c))
+        if version.doc_needed_max is not None and len(docs) > version.doc_needed_max:
+            # 2.0.1 allows one doc-needed; its ``both`` is clinical and admin together.
+            docs = ("both",) if set(docs) == {"clinical", "admin"} else docs[:1]
+        purposes = self.doc_purpose if docs else ()
+        return replace(self, covered=covered, pa_needed=pa_needed, info_needed=info,
+                       doc_needed=docs, doc_purpose=purposes)
 
 
 def coverage_information(a: Assertion, *, assertion_id: str, today: date,
@@ -70,13 +91,18 @@ def coverage_information(a: Assertion, *, assertion_id: str, today: date,
     ]
     if a.pa_needed is not None:
         subs.append({"url": "pa-needed", "valueCode": a.pa_needed})
+    subs += [{"url": "doc-needed", "valueCode": code} for code in a.doc_needed]
+    subs += [{"url": "doc-purpose", "valueCode": code} for code in a.doc_purpose]
     subs += [{"url": "info-needed", "valueCode": code} for code in a.info_needed]
     subs += [{"url": "billingCode", "valueCoding": {
         "system": c.system, "code": c.code, "display": c.display}} for c in a.billing_codes]
-    if a.reason is not None:
-        subs.append({"url": "reason", "valueCodeableConcept": {"text": a.reason}})
+    reasons = [a.reason] if a.reason is not None else []
+    subs += [{"url": "reason", "valueCodeableConcept": {"text": text}}
+             for text in dict.fromkeys([*reasons, *a.further_reasons])]
     link = version.details.get("policy-link")
-    if a.policy_url is not None and link is not None:
+    urls = [a.policy_url] if a.policy_url is not None and link is not None else []
+    for url in dict.fromkeys([*urls, *(p.url for p in a.other_policies if urls)]):
+        assert link is not None
         detail: list[dict[str, Any]] = []
         if version.detail_category:
             # THO crd-coverage-detail puts policy-link under _other ("Category should be
@@ -87,7 +113,7 @@ def coverage_information(a: Assertion, *, assertion_id: str, today: date,
             coding["display"] = link.display
         detail += [
             {"url": "code", "valueCodeableConcept": {"coding": [coding]}},
-            {"url": "value", link.value: a.policy_url},
+            {"url": "value", link.value: url},
         ]
         subs.append({"url": "detail", "extension": detail})
     subs += [

@@ -8,6 +8,7 @@ from cds_service.fhir.coding import system_label
 from cds_service.fhir.orders import Order
 from cds_service.fhir.reasons import Reason
 from cds_service.payer.models import LineOfBusiness
+from cds_service.policy.answer import Answer
 from cds_service.policy.models import Determination, Indication, Policy, ProcedureCode
 
 
@@ -38,6 +39,9 @@ class Finding:
     ignored_elements: tuple[str, ...] = ()
     """Elements R4 does not define in the other resources read for this order (Coverage, a
     reason's Condition): paths only, for the decision record."""
+    answer: Answer | None = None
+    """This policy's answer for the member's line (``determination`` applied to the order's
+    reasons); None when the policy decides nothing for the member."""
 
     @property
     def determination(self) -> Determination | None:

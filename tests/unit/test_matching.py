@@ -25,7 +25,8 @@ def order(*codings: tuple[str, str], rtype: str = "ServiceRequest", **extra: Any
 
 
 def match(o: Order) -> Any:
-    return EVALUATOR.match(o.codes())
+    found = EVALUATOR.match(o.codes())
+    return found[0] if found else None
 
 
 @pytest.mark.parametrize("code", ["47371", "47381", "47383"])
