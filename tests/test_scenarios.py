@@ -3,6 +3,7 @@ an EHR calls: a signed JWT from a trusted client, production rules."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,6 +41,15 @@ def signed(tmp_path_factory: pytest.TempPathFactory, ehr: EHR) -> Iterator[TestC
         yield client
 
 
+@pytest.fixture(scope="module")
+def signed_examples(tmp_path_factory: pytest.TempPathFactory, ehr: EHR) -> Iterator[TestClient]:
+    """The service with CDS_POLICY_DIR=fhir_examples/policies, as a reader runs the examples."""
+    tmp = tmp_path_factory.mktemp("scenarios-examples")
+    with serve(settings_for(tmp, write_trust(tmp / "trust.json", ehr.entry()),
+                            policy_dir=EXAMPLES / "policies")) as client:
+        yield client
+
+
 def empty_values(value: Any, path: str = "") -> list[str]:
     """Where ``value`` holds a null, an empty array or an empty object (invalid FHIR JSON)."""
     if value is None or value == [] or value == {}:
@@ -52,8 +62,10 @@ def empty_values(value: Any, path: str = "") -> list[str]:
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s["request"][9:-5] for s in SCENARIOS])
-def test_scenario_is_answered_as_expected(signed: TestClient, ehr: EHR,
+def test_scenario_is_answered_as_expected(request: pytest.FixtureRequest, ehr: EHR,
                                           scenario: dict[str, Any]) -> None:
+    signed: TestClient = request.getfixturevalue(
+        "signed_examples" if scenario.get("policy_dir") == "policies" else "signed")
     body = example(scenario["request"].removeprefix("requests/"))
     service = HOOK_SERVICE[body["hook"]]
     response = signed.post(f"/cds-services/{service}", json=body,
@@ -76,6 +88,9 @@ def test_scenario_is_answered_as_expected(signed: TestClient, ehr: EHR,
         assert associated == [{"reference": want["order"]}] + (
             [{"reference": want["appointment"]}] if "appointment" in want else [])
         assert card["indicator"] == want["indicator"]
+        if "summary" in want:
+            check_example_card(card, want)
+            continue
         line = want["line_of_business"]
         if line:
             assert card["summary"].startswith(f"{PHRASES[line]} for this {LINE_NAMES[line]} member")
@@ -133,3 +148,25 @@ def test_scenario_is_answered_as_expected(signed: TestClient, ehr: EHR,
             assert info["billingCode"]["valueCoding"]["code"] == want["billing_code"]
         else:
             assert "billingCode" not in info
+        codes = resource["extension"][-1]["extension"]
+        for key, url in (("doc_needed", "doc-needed"), ("doc_purpose", "doc-purpose"),
+                         ("info_needed", "info-needed")):
+            assert [e["valueCode"] for e in codes if e["url"] == url] == want.get(key, [])
+        if "pa_needed" in want or scenario.get("policy_dir"):
+            assert info.get("pa-needed", {}).get("valueCode") == want.get("pa_needed")
+
+
+def check_example_card(card: dict[str, Any], want: dict[str, Any]) -> None:
+    """A card of the example policies: its summary, the labelled lines near its top in order,
+    and the policies it cites, the deciding one first; an Instructions card (CRD cards.md) is text only."""
+    assert card["summary"] == want["summary"]
+    detail = card["detail"].replace("\\", "")
+    labels = [block[2:-2] for block in detail.split("\n\n")
+              if block.startswith("**") and block.endswith("**")]
+    assert labels == want["lines"]
+    # Every policy that decided is cited by its title (the medical policy's own words follow).
+    assert re.findall(r"medical policy \u201c(.+?)\u201d", detail) == want["policies"]
+    if want.get("instructions"):
+        assert not {"links", "suggestions", "overrideReasons"} & set(card)
+    else:
+        assert card["links"][0]["label"] == f"Medical policy: {want['policies'][0]}"

@@ -12,7 +12,7 @@ would change the answer).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from cds_service.policy.determinations import (
@@ -97,14 +97,23 @@ def combine(answers: Sequence[Answer]) -> Answer:
         return first
     pas = [a.prior_authorization for a in ranked if a.prior_authorization is not None]
     pa = min(pas, key=lambda p: PA_ORDER.index(p.needed)) if pas else None
+    # Information is asked for only while something still depends on it (CRD q3): a policy's
+    # "prior authorization if ..." is moot once another needs it anyway.
+    conditional = first.covered == "conditional" or (pa is not None and pa.needed == "conditional")
     return replace(
         first,
         prior_authorization=pa,
         documentation=tuple(dict.fromkeys(d for a in ranked for d in a.documentation)),
-        information=tuple(dict.fromkeys(i for a in ranked for i in a.information)),
-        unproven=tuple(dict.fromkeys(c for a in ranked for c in a.unproven)),
-        proven=tuple(dict.fromkeys(c for a in ranked for c in a.proven)),
+        information=tuple(dict.fromkeys(i for a in ranked for i in a.information))
+        if conditional else (),
+        unproven=_unique(c for a in ranked for c in a.unproven),
+        proven=_unique(c for a in ranked for c in a.proven),
     )
+
+
+def _unique(criteria: Iterable[Criterion]) -> tuple[Criterion, ...]:
+    """Each criterion once (two policies may quote the same words)."""
+    return tuple({c.quote: c for c in criteria}.values())
 
 
 def rank(answer: Answer) -> int:

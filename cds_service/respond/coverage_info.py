@@ -53,8 +53,8 @@ class Assertion:
     doc_needed: tuple[str, ...] = ()
     doc_purpose: tuple[str, ...] = ()
     further_reasons: tuple[str, ...] = ()
-    """Policy quotes behind pa-needed, doc-needed and info-needed (unproven criteria first),
-    sent as ``reason`` texts after the statement."""
+    """Policy quotes behind pa-needed, doc-needed and info-needed (the unproven criteria among
+    them), sent as ``reason`` texts after the statement."""
     other_policies: tuple[PolicyRef, ...] = ()
     """Further policies that decided on the order (combined into this one assertion); each
     gets a policy-link detail."""

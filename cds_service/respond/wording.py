@@ -30,10 +30,9 @@ DOC_LABELS = {"clinical": "Clinical documentation", "admin": "Administrative doc
 DOC_PURPOSES = {"withpa": "with the prior authorization request", "withclaim": "with the claim",
                 "withorder": "with the order", "retain-doc": "kept in the medical record"}
 INFO_LABELS = {
-    "performer": "Who will perform it", "location": "Where it will be performed",
-    "timeframe": "When it will be performed",
-    "contract-window": "A coverage period covering the date",
-    "detail-code": "A more specific procedure code", "OTH": "Information the order does not show",
+    "performer": "who will perform it", "location": "where it will be performed",
+    "timeframe": "when it will be performed", "contract-window": "coverage for the date of service",
+    "detail-code": "a more specific procedure code", "OTH": "other information",
 }
 MAX_SUMMARY = 139
 REQUIRE_LABELS = {"all": "every one must be met", "any": "one must be met"}
@@ -118,15 +117,19 @@ def lines(answer: Answer) -> list[tuple[str, list[str]]]:
         require = REQUIRE_LABELS[answer.require or "all"]
         out.append((f"Criteria the order does not show ({require}):",
                     [c.quote for c in answer.unproven]))
+        if answer.proven:
+            out.append(("Criteria the order's reasons show:", [c.quote for c in answer.proven]))
     for info in answer.information:
-        out.append((f"{INFO_LABELS[info.needed]} needed.", [info.quote]))
+        out.append((f"Information needed: {INFO_LABELS[info.needed]}.", [info.quote]))
     return out
 
 
 def reason_quotes(answer: Answer) -> tuple[str, ...]:
     """The quotes behind pa-needed, doc-needed and info-needed, sent as further
-    coverage-information ``reason`` texts beside the statement."""
-    return tuple(dict.fromkeys(q for _, quotes in lines(answer) for q in quotes))
+    coverage-information ``reason`` texts beside the statement (not the criteria shown)."""
+    shown = {c.quote for c in answer.proven}
+    return tuple(dict.fromkeys(q for _, quotes in lines(answer) for q in quotes
+                               if q not in shown))
 
 
 def _capital(text: str) -> str:
