@@ -17,7 +17,7 @@ preview comes to distinguish can be filtered the same way.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cds_service.evaluate import Evaluator
@@ -27,13 +27,17 @@ from cds_service.hooks.request import HookRequest
 from cds_service.payer import coverage as cov
 from cds_service.payer.coverage import COVERAGE_CLASS
 from cds_service.payer.models import LineOfBusiness, PayerConfig
-from cds_service.policy.models import Indication, Policy, ProcedureCode
+from cds_service.policy.models import DiagnosisGroup, Policy, ProcedureCode
+from cds_service.respond.coverage_info import COVERAGE_INFORMATION
 
 SERVICE = SERVICES["crd-order-sign"]
 PATIENT = "preview-patient"
 NO_INDICATION = "no recognised indication"
 UNKNOWN_PLAN = "plan type not mapped"
 NO_COVERAGE = "no active coverage"
+CRITERION = "reason showing: "
+CODED = ("covered", "pa-needed", "doc-needed", "doc-purpose", "info-needed")
+ALL_CRITERIA = "reasons showing every provable criterion"
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,9 @@ class Preview:
     scenario: Scenario
     cards: list[dict[str, Any]]
     """The cards of the hook response, as JSON sent to the EHR."""
+    coverage: dict[str, list[str]] = field(default_factory=dict)
+    """The coded values of the order's coverage-information (``covered``, ``pa-needed``,
+    ``doc-needed``, ``doc-purpose``, ``info-needed``), as sent; empty when none was sent."""
 
     @property
     def label(self) -> str:
@@ -105,7 +112,15 @@ def scenarios(policy: Policy, payer: PayerConfig) -> list[Scenario]:
         # Otherwise such a call is refused (400, Da Vinci CRD 2.2): no card to show.
         members.append((NO_COVERAGE, None))
     reasons: list[tuple[str, list[dict[str, Any]]]] = [
-        (ind.name, reason_codes(ind)) for ind in policy.indications]
+        (ind.name, reason_codes(ind.name, ind.diagnoses)) for ind in policy.indications]
+    # Each criterion an order can prove, alone and (when several) together: the answers
+    # ``covered`` and ``conditional`` a determination with criteria gives.
+    provable = list({c.quote: c for det in policy.determinations.values()
+                     for c in (det.criteria.items if det.criteria else []) if c.diagnoses}.values())
+    reasons += [(f"{CRITERION}{c.quote}", reason_codes(c.quote, c.diagnoses)) for c in provable]
+    if len(provable) > 1:
+        reasons.append((ALL_CRITERIA, [code for c in provable
+                                       for code in reason_codes(c.quote, c.diagnoses)]))
     reasons.append((NO_INDICATION, []))
     return [Scenario(code, member, indication, _request(code, coverage, reason))
             for code in policy.codes
@@ -120,8 +135,22 @@ async def preview(evaluator: Evaluator, policy: Policy, payer: PayerConfig) -> l
     for scenario in scenarios(policy, payer):
         request = HookRequest.model_validate(scenario.request)
         evaluation = await evaluator.evaluate(request, SERVICE, None)
-        out.append(Preview(scenario, evaluation.response.to_json_dict()["cards"]))
+        answer = evaluation.response.to_json_dict()
+        out.append(Preview(scenario, answer["cards"], coded_values(answer)))
     return out
+
+
+def coded_values(answer: dict[str, Any]) -> dict[str, list[str]]:
+    """The coded sub-extensions of the (one) coverage-information a preview call gets."""
+    found: dict[str, list[str]] = {}
+    for action in answer.get("systemActions") or []:
+        for ext in action["resource"].get("extension", []):
+            if ext.get("url") != COVERAGE_INFORMATION:
+                continue
+            for sub in ext["extension"]:
+                if sub["url"] in CODED:
+                    found.setdefault(sub["url"], []).append(sub["valueCode"])
+    return found
 
 
 def coverage_for(line: LineOfBusiness, payer: PayerConfig) -> dict[str, Any] | None:
@@ -140,11 +169,11 @@ def coverage_for(line: LineOfBusiness, payer: PayerConfig) -> dict[str, Any] | N
     return None
 
 
-def reason_codes(indication: Indication) -> list[dict[str, Any]]:
+def reason_codes(name: str, diagnoses: list[DiagnosisGroup]) -> list[dict[str, Any]]:
     """The first code of each diagnosis group, once: the least an order's reasons must hold (a
     code may fill several groups, as C7B.02 does for neuroendocrine liver metastases)."""
-    refs = list(dict.fromkeys(group.any_of[0] for group in indication.diagnoses))
-    return [{"coding": [{"system": ref.system, "code": ref.code}], "text": indication.name}
+    refs = list(dict.fromkeys(group.any_of[0] for group in diagnoses))
+    return [{"coding": [{"system": ref.system, "code": ref.code}], "text": name}
             for ref in refs]
 
 

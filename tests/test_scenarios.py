@@ -158,7 +158,8 @@ def test_scenario_is_answered_as_expected(request: pytest.FixtureRequest, ehr: E
 
 def check_example_card(card: dict[str, Any], want: dict[str, Any]) -> None:
     """A card of the example policies: its summary, the labelled lines near its top in order,
-    and the policies it cites, the deciding one first; an Instructions card (CRD cards.md) is text only."""
+    and the policies it cites, the deciding one first; an Instructions card (CRD cards.md) is
+    text only."""
     assert card["summary"] == want["summary"]
     detail = card["detail"].replace("\\", "")
     labels = [block[2:-2] for block in detail.split("\n\n")
