@@ -56,8 +56,9 @@ def load_knowledge(policy_dir: Path | None, payer_file: Path | None) -> Knowledg
 
 
 def _cross_check(knowledge: Knowledge, policy: Policy) -> list[str]:
-    known = {line.id for line in knowledge.payer.lines_of_business}
-    problems = [f"determinations.{lob}: no line of business {lob!r} in the payer file"
+    known = [line.id for line in knowledge.payer.lines_of_business]
+    problems = [f"determinations.{lob}: no line of business {lob!r} in the payer file "
+                f"(its ids: {', '.join(known)})"
                 for lob in policy.determinations if lob not in known]
     if problems:
         return problems

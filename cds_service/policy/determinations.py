@@ -110,7 +110,8 @@ class Determination(Strict):
         if self.covered == "not-covered":
             kind = self.not_covered_as or "not-covered"
             if NOT_COVERED_PHRASES[kind] not in statement:
-                out.append(f"statement: not_covered_as {kind} needs the statement to say "
+                out.append(f"statement: with not_covered_as {kind} (accepted: "
+                           f"{accepted(NotCoveredAs)}) the statement must say "
                            f"{NOT_COVERED_PHRASES[kind]!r}; it does not")
             if pa or self.documentation or self.information or self.criteria:
                 # q2: no pa-needed on not-covered; nothing else would change the answer.

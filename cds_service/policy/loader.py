@@ -5,6 +5,7 @@ A file that does not validate stops start-up with the file and field named.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -55,12 +56,40 @@ def load_policy_file(path: Path) -> LoadedPolicy:
             raise ConfigurationError(
                 str(path), [f"source.document: cannot read {doc_path}: {exc}"]) from None
         normalised = normalise_space(document)
-        missing = [name for name, q in policy.quotes().items() if q.quote not in normalised]
+        missing = [(name, q.quote) for name, q in policy.quotes().items()
+                   if q.quote not in normalised]
         if missing:
             raise ConfigurationError(str(path), [
-                f"{name}.quote: not found verbatim in {policy.source.document}" for name in missing
+                f"{name}.quote: not found verbatim in {policy.source.document}; "
+                f"{where_it_differs(quote, normalised)}" for name, quote in missing
             ])
     return LoadedPolicy(policy, path, document)
+
+
+def where_it_differs(quote: str, document: str, context: int = 6) -> str:
+    """Where a quote stops matching the document: its longest opening found there, then the
+    quote's next words beside the document's (whitespace aside, as the check compares)."""
+    words = quote.split(" ")
+    lo, hi = 0, len(words)  # the longest opening of ``lo`` words is in the document
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if " ".join(words[:mid]) in document:
+            lo = mid
+        else:
+            hi = mid - 1
+    if lo == 0:
+        return f"not even its first word {words[0]!r} is in the document"
+    opening = " ".join(words[:lo])
+    # Of the places the opening occurs, the one the rest of the quote resembles most.
+    rest = words[lo:lo + 3 * context]
+    starts = [m.start() for m in re.finditer(re.escape(opening), document)]
+    after = max((document[i + len(opening):].split(" ") for i in starts),
+                key=lambda tail: sum(1 for word in rest if word in tail[:len(rest) + 2]))
+    matched = " ".join(words[max(0, lo - context):lo])
+    quoted = " ".join(words[lo:lo + context])
+    actual = " ".join(w for w in after[:context + 1] if w) or "(the end of the document)"
+    return (f"it matches up to \u201c\u2026{matched}\u201d, then reads \u201c{quoted}\u201d "
+            f"where the document reads \u201c{actual}\u201d")
 
 
 def policy_files(directory: Path) -> list[Path]:
