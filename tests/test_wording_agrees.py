@@ -62,8 +62,9 @@ def test_the_previews_show_every_new_answer() -> None:
 
 
 def labels(detail: str) -> list[str]:
-    return [block[2:-2] for block in unescape(detail).split("\n\n")
-            if block.startswith("**") and block.endswith("**")]
+    """The bold labels opening the card's paragraphs (ours), in order."""
+    return [m.group(1) for block in unescape(detail).split("\n\n")
+            if (m := re.match(r"\*\*(.+?)\*\*", block))]
 
 
 def unescape(markdown: str) -> str:
@@ -128,8 +129,11 @@ def test_card_wording_agrees_with_its_coverage_information(
         assert criteria == (covered == "conditional" and "OTH" in info.get("info-needed", []))
     documents = " ".join(re.sub(r"\s+", " ", lp.document or "")
                          for lp in knowledge.policies.policies.values())
-    for line in card["detail"].split("\n"):
-        if line.startswith("> "):
-            assert unescape(line[2:]) in documents, line
+    detail = unescape(card["detail"])
+    quoted = [line[2:] for line in detail.split("\n") if line.startswith("> ")]
+    quoted += re.findall(r"\u201c(.+?)\u201d", detail)
+    assert quoted
+    for text in quoted:
+        assert text in documents, text
 
 

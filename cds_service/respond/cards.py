@@ -65,7 +65,12 @@ def detail(f: Finding, answer: Answer | None = None, also: Sequence[Finding] = (
     det = f.determination
     answer = answer or f.answer
     if det is not None and f.line is not None and answer is not None:
-        parts.append(said.quote(det.statement.quote))
+        if also or wording.is_instructions(answer):
+            # Several policies decided, or the card has no links: each statement names its
+            # policy, so a reviewer knows whose words they are.
+            parts.append(f"*{md.escape(p.title)}:* {said.inline(det.statement.quote)}")
+        else:
+            parts.append(said.quote(det.statement.quote))
         parts += _needs(answer, also, said)
         if wording.is_instructions(answer):
             # CRD Instructions: what to send, not the evidence (that is for a non-coverage).
@@ -190,6 +195,7 @@ def build_card(f: Finding, *, new_id: Callable[[], str], version: CrdVersion,
     if p.source.updates:
         title += f" ({p.source.updates[0]})"
     links = [Link(label=title, url=f.policy_url)]
+    links += [Link(label=f"Medical policy: {o.policy.title}", url=o.policy_url) for o in also]
     # The full evidence is one click away: the summary for the order's indication, else all.
     links += [Link(label=f"Evidence summary: {ind.name}", url=f"{f.policy_url}#evidence-{ind.id}")
               for ind in f.indications]
