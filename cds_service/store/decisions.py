@@ -82,6 +82,11 @@ def save_decision(conn: Connection, record: DecisionRecord) -> int:
             "covered": a.covered,
             "policy_id": a.policy_id,
             "policy_version": a.policy_version,
+            "pa_needed": a.pa_needed,
+            "doc_needed": list(a.doc_needed) or None,
+            "doc_purpose": list(a.doc_purpose) or None,
+            "info_needed": list(a.info_needed) or None,
+            "other_policies": [{"id": i, "version": v} for i, v in a.other_policies] or None,
         }) for a in record.assertions])
     return decision_id
 
@@ -188,6 +193,9 @@ def _assertion_json(a: RowMapping) -> dict[str, Any]:
         "covered": a["covered"],
         "policy": ({"id": a["policy_id"], "version": a["policy_version"]}
                    if a["policy_id"] is not None else None),
+        **_drop_none({"paNeeded": a["pa_needed"], "docNeeded": a["doc_needed"],
+                      "docPurpose": a["doc_purpose"], "infoNeeded": a["info_needed"],
+                      "otherPolicies": a["other_policies"]}),
     }
 
 

@@ -67,6 +67,12 @@ class AssertionRecord:
     policy_id: str | None
     """None for the payer file's assertion on an order no policy matched."""
     policy_version: str | None
+    pa_needed: str | None = None
+    doc_needed: tuple[str, ...] = ()
+    doc_purpose: tuple[str, ...] = ()
+    info_needed: tuple[str, ...] = ()
+    other_policies: tuple[tuple[str, str], ...] = ()
+    """(id, version) of further policies combined into this assertion."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +132,9 @@ def decision_record(service: ServiceDefinition, request: HookRequest, client: Cl
         AssertionRecord(
             position=i, assertion_id=assertion_id, order_position=a.order.index,
             coverage_reference=a.coverage_reference, covered=a.covered,
-            policy_id=a.policy_id, policy_version=a.policy_version)
+            policy_id=a.policy_id, policy_version=a.policy_version, pa_needed=a.pa_needed,
+            doc_needed=a.doc_needed, doc_purpose=a.doc_purpose, info_needed=a.info_needed,
+            other_policies=tuple((p.id, p.version) for p in a.other_policies))
         for i, (a, _action, assertion_id) in enumerate(evaluation.actions))
     options = evaluation.options
     return DecisionRecord(

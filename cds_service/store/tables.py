@@ -151,6 +151,14 @@ coverage_assertion = Table(
     # Empty for the payer file's assertion on an order no policy matched (revision 0004).
     Column("policy_id", String(128)),
     Column("policy_version", String(64)),
+    # The other coded answers of CRD coverage information (revision 0007): pa-needed, and the
+    # lists doc-needed, doc-purpose, info-needed (NULL when empty); further policies combined
+    # into this assertion, [{"id", "version"}].
+    Column("pa_needed", String(32)),
+    Column("doc_needed", JSON()),
+    Column("doc_purpose", JSON()),
+    Column("info_needed", JSON()),
+    Column("other_policies", JSON()),
 )
 
 feedback = Table(

@@ -1,0 +1,58 @@
+"""The decision record keeps every coded answer of a coverage assertion (issue 17), on each test
+database: pa-needed, doc-needed, doc-purpose, info-needed, and the further policies an order's
+assertion combined; read back as payer staff do, by coverage-assertion-id."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from cds_service.store.decisions import decisions_with_assertion, load_decision
+from tests.api.conftest import Service
+from tests.store.helpers import assertion_ids
+from tests.support import EXAMPLES, call, example
+
+
+@pytest.fixture
+def examples(make_service: Callable[..., Service]) -> Service:
+    return make_service(policy_dir=EXAMPLES / "policies")
+
+
+def recorded_assertion(service: Service, name: str) -> dict[str, Any]:
+    response = call(service.http, example(name))
+    assert response.status_code == 200, response.text
+    [assertion_id] = assertion_ids(response.json())
+    records = service.runtime.records
+    assert records is not None
+    with records.db.read() as conn:
+        [decision_id] = decisions_with_assertion(conn, assertion_id)
+        loaded = load_decision(conn, decision_id)
+    assert loaded is not None
+    [assertion] = loaded["coverageAssertions"]
+    assert assertion["coverageAssertionId"] == assertion_id
+    return dict(assertion)
+
+
+def test_a_combined_conditional_answer_is_recorded_whole(examples: Service) -> None:
+    a = recorded_assertion(examples, "order-sign-47370-commercial-hepatocellular-carcinoma")
+    assert (a["covered"], a["paNeeded"]) == ("conditional", "conditional")
+    assert (a["docNeeded"], a["docPurpose"], a["infoNeeded"]) == (
+        ["clinical"], ["retain-doc"], ["OTH", "location"])
+    assert a["policy"] == {"id": "radiofrequency-ablation-liver-tumors", "version": "2026-01"}
+    assert a["otherPolicies"] == [{"id": "site-of-care-hepatic-tumor-procedures",
+                                   "version": "2026-01"}]
+
+
+def test_prior_authorization_and_documentation_are_recorded(examples: Service) -> None:
+    a = recorded_assertion(examples, "order-sign-79445-commercial-hepatocellular-carcinoma")
+    assert (a["covered"], a["paNeeded"], a["docNeeded"], a["docPurpose"]) == (
+        "covered", "auth-needed", ["clinical"], ["withpa"])
+    assert "infoNeeded" not in a
+
+
+def test_a_not_covered_answer_records_no_other_codes(examples: Service) -> None:
+    a = recorded_assertion(examples, "order-sign-47383-commercial-hepatocellular-carcinoma")
+    assert a["covered"] == "not-covered"
+    assert not {"paNeeded", "docNeeded", "docPurpose", "infoNeeded", "otherPolicies"} & set(a)
