@@ -16,7 +16,7 @@ from cds_service.config import Settings
 from cds_service.main import create_app
 from cds_service.runtime import Runtime
 
-from .data import FHIR_TOOLS_IG, SERVICE_IDS, fake_ehr
+from .data import EXAMPLES, FHIR_TOOLS_IG, SERVICE_IDS, fake_ehr
 from .logical_model import LogicalModels
 
 Call = Callable[[dict[str, Any]], httpx2.Response]
@@ -27,8 +27,11 @@ def cds_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]
     # One app per test module: with auth and records off the service keeps no state between
     # calls, and the modules' hundreds of calls stay fast.
     database = tmp_path_factory.mktemp("conformance") / "db.sqlite"
+    # With the example policies beside the bundled one, as fhir_examples/README.md runs them:
+    # every example request is evaluated with its policy directory.
     settings = Settings(environment="development", auth_enabled=False,
-                        record_decisions=False, database_url=f"sqlite:///{database}")
+                        record_decisions=False, database_url=f"sqlite:///{database}",
+                        policy_dir=EXAMPLES / "policies")
     app = create_app(settings, Runtime.build(settings, transport=httpx2.MockTransport(fake_ehr)))
     with TestClient(app) as client:
         yield client
