@@ -40,11 +40,20 @@ def _require_browser() -> None:
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The service with its bundled policies plus the test-only one (a policy without
     indications), as ``make run`` serves them (auth does not matter: the pages are public)."""
+    yield from _serve(tmp_path_factory.mktemp("browser"), ROOT / "tests" / "data" / "policies")
+
+
+@pytest.fixture(scope="session")
+def examples_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The service with the example policies (fhir_examples/policies) beside the bundled one."""
+    yield from _serve(tmp_path_factory.mktemp("browser-examples"),
+                      ROOT / "fhir_examples" / "policies")
+
+
+def _serve(tmp: Path, policy_dir: Path) -> Iterator[str]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    tmp: Path = tmp_path_factory.mktemp("browser")
-    app = create_app(settings_for(tmp, public_base_url=base,
-                                  policy_dir=ROOT / "tests" / "data" / "policies"))
+    app = create_app(settings_for(tmp, public_base_url=base, policy_dir=policy_dir))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, ws="none",
                                            log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
