@@ -175,7 +175,7 @@ class Evaluator:
                 member = coverage
             coverage.check_id()
             found = [await self.finding(order, policy, code, coverage, data,
-                                        drafts=service.drafts)
+                                        drafts=service.drafts, primary=service.primary)
                      for policy, code in matches.get(order.index, [])]
             evaluation.findings += found
             if coverage.reference is None:
@@ -232,7 +232,8 @@ class Evaluator:
         return list(found.values())
 
     async def finding(self, order: Order, policy: Policy, code: ProcedureCode,
-                      coverage: Coverage, data: RequestData, *, drafts: bool = True) -> Finding:
+                      coverage: Coverage, data: RequestData, *, drafts: bool = True,
+                      primary: bool = True) -> Finding:
         line, member_line, basis = None, None, coverage.basis
         if coverage.resource is not None:
             payer = self.knowledge.payer
@@ -246,7 +247,7 @@ class Evaluator:
         reasons, read, foreign = await self.reasons(order, data)
         det = policy.determinations.get(line.id) if line is not None else None
         return Finding(
-            answer=decide(det, codings_of(reasons)) if det is not None else None,
+            answer=for_hook(decide(det, codings_of(reasons)), primary) if det else None,
             order=order, policy=policy, code=code,
             coverage_found=coverage.resource is not None,
             coverage_reference=coverage.reference,
@@ -451,6 +452,15 @@ async def read_matched(evaluation: Evaluation,
         reading = validate_resource(order.resource, order.path)
         if reading.ignored:
             evaluation.ignored_elements[order.index] = reading.ignored
+
+
+def for_hook(answer: Answer, primary: bool) -> Answer:
+    """CRD §hook-19: coverage information on order-select (a secondary hook) SHALL NOT say
+    doc-needed clinical or admin; the card, worded from the same answer, does not either."""
+    if primary:
+        return answer
+    return replace(answer, documentation=tuple(d for d in answer.documentation
+                                               if d.needed == "patient"))
 
 
 def card_plan(findings: list[Finding],

@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 import yaml
+from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from cds_service.cli import main
 from cds_service.policy.answer import Answer, combine, decide
 from cds_service.policy.determinations import Criterion, Determination, PriorAuthorization
 from cds_service.respond import wording
-from tests.support import EXAMPLES
+from tests.support import EXAMPLES, call, example
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 HCC = {"quote": "The tumor is a hepatocellular carcinoma.",
@@ -184,3 +185,24 @@ def test_policy_check_shows_where_a_quote_stops_matching(
             "of liver tumors with yttrium-90\u201d, then reads \u201cspheres is covered for "
             "Medicare Advantage\u201d where the document reads \u201cmicrospheres is covered for "
             "Medicare Advantage\u201d") in capsys.readouterr().err
+
+
+# -- through the HTTP API, as an EHR calls -----------------------------------------------------
+
+def test_order_select_never_says_clinical_or_admin_documentation_is_needed(
+        make_client: Callable[..., TestClient]) -> None:
+    """CRD §hook-19; the card, worded from the same answer, keeps quiet about it too."""
+    client = make_client(policy_dir=EXAMPLES / "policies")
+    body = example("order-sign-79445-commercial-hepatocellular-carcinoma")
+    body["hook"] = "order-select"
+    body["context"]["selections"] = ["ServiceRequest/sr-79445"]
+    answer = call(client, body).json()
+    [action] = answer["systemActions"]
+    codes = {e["url"]: e.get("valueCode") for e in action["resource"]["extension"][-1]["extension"]}
+    assert codes["pa-needed"] == "auth-needed"
+    assert "doc-needed" not in codes and "doc-purpose" not in codes
+    [card] = answer["cards"]
+    assert card["summary"].endswith("Prior authorization needed.")
+    assert "documentation" not in card["detail"].lower()
+    signed = call(client, example("order-sign-79445-commercial-hepatocellular-carcinoma")).json()
+    assert "Documentation needed" in signed["cards"][0]["summary"]
