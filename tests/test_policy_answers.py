@@ -52,8 +52,13 @@ def conditional(require: str = "all", **fields: Any) -> Determination:
      "CRD q3"),
     ({"information": [{"needed": "location", "quote": "Where?"}]}, "only sent when"),
     ({"documentation": [{"needed": "clinical", "purpose": "withpa", "quote": "Send notes."}],
-      "prior_authorization": {"needed": "no-auth", "quote": "None needed."}}, "CRD q4"),
+      "prior_authorization": {"needed": "no-auth", "quote": "It is not required."}}, "CRD q4"),
     ({"phrase": "covered"}, "phrase: no longer written"),
+    ({"prior_authorization": {"needed": "auth-needed",
+                              "quote": "Prior authorization is not required."}},
+     "needed auth-needed, but the quote says 'not required'"),
+    ({"prior_authorization": {"needed": "no-auth", "quote": "Ask us first."}},
+     "needed no-auth, but the quote says none of"),
 ])
 def test_a_determination_that_could_contradict_itself_is_refused(
         fields: dict[str, Any], problem: str) -> None:

@@ -37,6 +37,21 @@ NOT_COVERED_PHRASES: dict[str, str] = {
 """The words each kind of non-coverage must use in its statement (and the card uses)."""
 
 
+NO_PA_WORDS = ("not required", "not needed", "no prior authorization", "does not require")
+"""One of these says prior authorization is not needed; a ``no-auth`` quote must use one, an
+``auth-needed`` or ``performpa`` quote none (``conditional`` quotes may say both)."""
+
+
+def _pa_wording(pa: PriorAuthorization) -> list[str]:
+    says_none = [w for w in NO_PA_WORDS if w in pa.quote.lower()]
+    if pa.needed == "no-auth" and not says_none:
+        return ["prior_authorization: needed no-auth, but the quote says none of "
+                + ", ".join(repr(w) for w in NO_PA_WORDS)]
+    if pa.needed in ("auth-needed", "performpa") and says_none:
+        return [f"prior_authorization: needed {pa.needed}, but the quote says {says_none[0]!r}"]
+    return []
+
+
 def accepted(kind: Any) -> str:
     """The accepted values of a coded field, for error messages."""
     return ", ".join(get_args(kind))
@@ -133,6 +148,8 @@ class Determination(Strict):
                 pa is not None and pa.needed == "conditional")):
             out.append("information: only sent when coverage or prior authorization is "
                        "conditional (CRD q3)")
+        if pa is not None:
+            out += _pa_wording(pa)
         withpa = any(d.purpose == "withpa" for d in self.documentation)
         if withpa and (pa is None or pa.needed == "no-auth"):
             out.append("documentation: purpose withpa needs prior_authorization auth-needed, "
