@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from cds_service.payer.models import load_payer
 from cds_service.policy.loader import load_policies
+from cds_service.respond.wording import file_phrase
 from tests.support import call, example
 
 SOPT = "https://nahdo.org/sopt"
@@ -64,7 +65,7 @@ def test_every_mapped_sopt_code_gets_its_lines_determination(
     assert response.status_code == 200, response.text
     [card] = response.json()["cards"]
     assert card["indicator"] == "warning"
-    assert POLICY.policy.determinations[line].phrase in card["summary"].lower()
+    assert file_phrase(POLICY.policy.determinations[line]) in card["summary"].lower()
     assert f"this {NAMES[line]} member" in card["summary"]
     info = coverage_information(response.json())
     assert info["covered"]["valueCode"] == "not-covered"
