@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cds_service.crd_versions import NEWEST
 from cds_service.evaluate import Evaluator
 from cds_service.fhir.coding import SYSTEM_LABELS
 from cds_service.hooks.registry import SERVICES
@@ -212,4 +213,7 @@ def _request(code: ProcedureCode, coverage: dict[str, Any] | None,
         "prefetch": {
             "patient": {"resourceType": "Patient", "id": PATIENT},
             "coverage": {"resourceType": "Bundle", "type": "searchset", "entry": entries}},
+        # As a CRD 2.2 client asks (the decision's own vocabulary: an older release's client
+        # gets the same answer in its codes, crd_versions).
+        "extension": {"davinci-crd.requestedVersion": NEWEST.declared},
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,12 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from cds_service.cli import main
+from cds_service.crd_versions import VERSIONS
+from cds_service.fhir.orders import Order
 from cds_service.policy.answer import Answer, combine, decide
 from cds_service.policy.determinations import Criterion, Determination, PriorAuthorization
 from cds_service.respond import wording
+from cds_service.respond.coverage_info import Assertion
 from tests.support import EXAMPLES, call, example
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -211,3 +215,15 @@ def test_order_select_never_says_clinical_or_admin_documentation_is_needed(
     assert "documentation" not in card["detail"].lower()
     signed = call(client, example("order-sign-79445-commercial-hepatocellular-carcinoma")).json()
     assert "Documentation needed" in signed["cards"][0]["summary"]
+
+
+def test_documentation_is_said_in_each_crd_release() -> None:
+    """2.0.1 allows one doc-needed (``both`` is clinical and admin) and has no ``patient``."""
+    order = Order(0, {"resourceType": "ServiceRequest", "id": "o"}, "")
+    a = Assertion(order, "Coverage/c", "covered", "auth-needed", doc_needed=("clinical", "admin"),
+                  doc_purpose=("withpa",), reason="Covered.")
+    assert a.for_version(VERSIONS["2.2"]).doc_needed == ("clinical", "admin")
+    old = a.for_version(VERSIONS["2.0.1"])
+    assert (old.doc_needed, old.doc_purpose) == (("both",), ("withpa",))
+    patient = replace(a, doc_needed=("patient",)).for_version(VERSIONS["2.0.1"])
+    assert (patient.doc_needed, patient.doc_purpose) == ((), ())

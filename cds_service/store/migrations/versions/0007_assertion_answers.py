@@ -5,11 +5,8 @@ Da Vinci CRD coverage information: ``pa-needed``, ``doc-needed``, ``doc-purpose`
 guidance at adjudication), so the record keeps them; and an order several policies decided on
 names the others beside the deciding one.
 
-Numbered 0007 beside issue 19's 0006 (both revise 0005): whichever merges second sets its
-``down_revision`` to the other.
-
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-07
 """
 
@@ -19,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
