@@ -46,7 +46,10 @@ OURS = {
     "order-dispatch": ["order-dispatch-47381-commercial-neuroendocrine-liver-metastases"],
     "order-select": ["order-select-47383-medicare-advantage-hepatocellular-carcinoma"],
     "order-sign": ["order-sign-47383-medicare-advantage-hepatocellular-carcinoma",
-                   "order-sign-47383-unknown-plan", "order-sign-mixed-orders"],
+                   "order-sign-47383-unknown-plan", "order-sign-mixed-orders",
+                   # An example policy's prior authorization with documentation: the
+                   # Instructions card (the server runs with CDS_POLICY_DIR=fhir_examples/policies).
+                   "order-sign-79445-commercial-hepatocellular-carcinoma"],
 }
 HOOKS = sorted(PRESETS)
 
@@ -93,7 +96,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     cert_file, key_file = self_signed(tmp_path)
     ehr = EHR()
     env = production(tmp_path, ehr, CDS_TLS_CERT_FILE=str(cert_file),
-                     CDS_TLS_KEY_FILE=str(key_file))
+                     CDS_TLS_KEY_FILE=str(key_file), CDS_POLICY_DIR=str(EXAMPLES / "policies"))
     served = start(env, tmp_path)
     base = f"https://127.0.0.1:{served.port}"
     verify = client_context(cert_file)
@@ -225,10 +228,9 @@ def test_crd_coverage_info_system_action_across_hooks_validation(run: Run) -> No
 
 def test_crd_valid_instructions_card_received_across_hooks(run: Run) -> None:
     cards = [c for e in run.exchanges for c in e.body["cards"]]
-    if not any(suite.is_instructions(c) for c in cards):
-        # The suite skips this test when no hook returned one (its description says so).
-        pytest.skip("no Instructions card: none of the bundled determinations has instructions "
-                    "yet (prior authorization / documentation needed)")
+    # The suite skips this test when no hook returned one; the example policies' prior
+    # authorization with documentation gets one.
+    assert any(suite.is_instructions(c) for c in cards)
     assert all(card_errors == [] for card_errors in
                (suite.card_errors(c) for c in cards if suite.is_instructions(c)))
 
