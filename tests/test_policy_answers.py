@@ -145,7 +145,7 @@ def test_a_plain_covered_order_gets_no_card() -> None:
 def test_policy_check_accepts_the_example_policies(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["policy", "check", str(EXAMPLES / "policies")]) == 0
     out = capsys.readouterr().out
-    assert out.count(": ok (") == 5
+    assert out.count(": ok (") == 6
 
 
 def broken_example(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Path:

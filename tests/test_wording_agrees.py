@@ -59,6 +59,10 @@ def test_the_previews_show_every_new_answer() -> None:
     assert {"covered", "not-covered", "conditional", "indeterminate"} <= seen["covered"]
     assert {"auth-needed", "no-auth", "conditional"} <= seen["pa-needed"]
     assert seen["doc-needed"] and seen["info-needed"] and seen["doc-purpose"]
+    # Each kind of non-coverage, in the document's own words.
+    summaries = {card["summary"].split(" for this ")[0] for _, _, item in CASES
+                 for card in item.cards}
+    assert set(NOT_COVERED) <= summaries
 
 
 def labels(detail: str) -> list[str]:
