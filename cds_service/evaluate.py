@@ -66,6 +66,8 @@ YIELD_EVERY = 50
 class Coverage:
     resource: dict[str, Any] | None
     basis: str
+    others: tuple[str, ...] = ()
+    """Where Coverages of another patient were found and left out (paths only, for the record)."""
 
     @property
     def reference(self) -> str | None:
@@ -173,6 +175,9 @@ class Evaluator:
                 else await self.coverage(order, data)
             if not own:
                 member = coverage
+            if coverage.others:
+                evaluation.ignored_elements[order.index] = (
+                    *evaluation.ignored_elements.get(order.index, ()), *coverage.others)
             coverage.check_id()
             found = [await self.finding(order, policy, code, coverage, data,
                                         drafts=service.drafts, primary=service.primary)
@@ -322,12 +327,14 @@ class Evaluator:
             source = "prefetch coverage"
         patient_id = str(data.context.get("patientId", ""))
         today = self.today().isoformat()
+        others = tuple(f"{source}[{i}]" for i, c in enumerate(candidates)
+                       if another_patients(c, patient_id))
         active = [c for c in candidates
                   if cov.is_active(c) and cov.applies(c, patient_id, today)]
         payer = self.knowledge.payer
         if not active:
             if payer.member_without_coverage == "card":
-                return Coverage(None, f"{source}: no active Coverage")
+                return Coverage(None, f"{source}: no active Coverage", others)
             raise cov.no_coverage(source)
         if payer.identifiers and not self.accept_any_payer:
             named = [(c, await self.payor_ids(c, data)) for c in active]
@@ -336,7 +343,7 @@ class Evaluator:
                 raise cov.not_ours(payer, any(ids for _, ids in named))
         if len(active) > 1:
             raise cov.several(len(active))
-        return Coverage(active[0], f"{source}: 1 active Coverage")
+        return Coverage(active[0], f"{source}: 1 active Coverage", others)
 
     async def payor_ids(self, coverage: dict[str, Any], data: RequestData) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []

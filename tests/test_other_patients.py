@@ -77,3 +77,28 @@ def test_another_patient_s_condition_is_left_out_and_its_path_recorded(tmp_path:
 def test_another_patient_is_found_where_each_resource_names_its_patient(
         resource: dict[str, Any], other: list[str]) -> None:
     assert another_patients(resource, "p1") == other
+
+
+def test_another_patient_s_coverage_is_left_out_and_its_path_recorded(tmp_path: Path) -> None:
+    # The prefetched Bundle holds the member's Coverage and another patient's: the decision
+    # uses the member's, and the record names where the other one was, not whose it is.
+    ehr = EHR()
+    trust = write_trust(tmp_path / "trust.json", ehr.entry())
+    body = example()
+    entries = body["prefetch"]["coverage"]["entry"]
+    stranger = json.loads(json.dumps(entries[0]["resource"]))
+    stranger.update(id="cov-stranger", beneficiary={"reference": "Patient/someone-else"})
+    entries.append({"resource": stranger})
+    settings = settings_for(tmp_path, trust, record_decisions=True)
+    with serve(settings, None) as service:
+        response = service.post("/cds-services/crd-order-sign", json=body, headers=ehr.auth())
+        assert response.status_code == 200, response.text
+        records = service.app.state.runtime.records  # type: ignore[attr-defined]
+        with records.db.read() as conn:
+            [row] = conn.execute(select(decision_order)).mappings()
+    member = entries[0]["resource"]["id"]
+    [action] = response.json()["systemActions"]
+    assert f'"Coverage/{member}"' in json.dumps(action)
+    assert "cov-stranger" not in json.dumps(response.json())
+    assert row["ignored_elements"] == ["prefetch coverage[1]"]
+    assert "someone-else" not in json.dumps(row, default=str)

@@ -106,7 +106,9 @@ def decision_record(service: ServiceDefinition, request: HookRequest, client: Cl
         asserted = evaluation.assertions.get(order.index)
         if f is None:
             orders.append(OrderRecord(order.index, order.resource_type, order.id, codes,
-                                      covered=asserted.covered if asserted else None))
+                                      covered=asserted.covered if asserted else None,
+                                      ignored_elements=evaluation.ignored_elements.get(
+                                          order.index, ())))
             continue
         orders.append(OrderRecord(
             order.index, order.resource_type, order.id, codes,
