@@ -219,8 +219,9 @@ def _policy_check(args: argparse.Namespace) -> int:
             print(f"{broken} policy file(s) refused", file=sys.stderr)
             return 2
     knowledge = load_knowledge(policy_dir, settings.payer_file)
-    for lp in knowledge.policies.policies.values():
-        print(f"{lp.path}: ok ({lp.policy.id} version {lp.policy.version}, "
+    for lp in knowledge.policies.all():
+        since = f", in force from {lp.policy.effective}" if lp.policy.effective else ""
+        print(f"{lp.path}: ok ({lp.policy.id} version {lp.policy.version}{since}, "
               f"{len(lp.policy.codes)} codes)")
     return 0
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import ValidationError
 
@@ -120,8 +121,12 @@ class Evaluator:
         self.today = today
 
     def policy_url(self, policy: Policy) -> str:
+        """Where the card and the coverage information cite the policy: the payer's address for
+        it, else our page; of a policy with several versions, the page of the one applied."""
         if policy.source.url:
             return str(policy.source.url)
+        if self.knowledge.policies.has_versions(policy.id):
+            return f"{self.base_url}/policies/{policy.id}/versions/{quote(policy.version, safe='')}"
         return f"{self.base_url}/policies/{policy.id}"
 
     @property
@@ -203,12 +208,13 @@ class Evaluator:
         """The policies and codes each order matches, by order index; orders whose product or
         request could not be read are marked so (in ``orders``)."""
         matches: dict[int, list[tuple[Policy, ProcedureCode]]] = {}
+        today = self.today()
         for i, order in enumerate(orders):
             await _let_others_in(i)
             codes, unread = await self.codes(order, data)
             if unread:
                 orders[i] = order = replace(order, unread=(*order.unread, *unread))
-            found = self.match(codes)
+            found = self.match(codes, order.service_date or today)
             if found:
                 matches[order.index] = found
         return matches
@@ -228,11 +234,13 @@ class Evaluator:
                     found += codings(concept)
         return found, unread
 
-    def match(self, codes: list[tuple[str, str]]) -> list[tuple[Policy, ProcedureCode]]:
-        """Every policy one of the codes names, each once (by the first of its codes)."""
+    def match(self, codes: list[tuple[str, str]], on: date,
+              ) -> list[tuple[Policy, ProcedureCode]]:
+        """Every policy one of the codes names in its version in force on the date of service
+        ``on``, each once (by the first of its codes)."""
         found: dict[str, tuple[Policy, ProcedureCode]] = {}
         for system, code in codes:
-            for policy, pc in self.knowledge.policies.by_code(system, code):
+            for policy, pc in self.knowledge.policies.by_code(system, code, on):
                 found.setdefault(policy.id, (policy, pc))
         return list(found.values())
 

@@ -33,11 +33,11 @@ class Knowledge:
                      for line in self.payer.lines_of_business if line.id in policy.determinations)
 
     def card_types(self) -> list[str]:
-        return sorted({lp.policy.card_topic for lp in self.policies.policies.values()})
+        return sorted({lp.policy.card_topic for lp in self.policies.all()})
 
     def override_reasons(self) -> dict[str, str]:
         reasons: dict[str, str] = {}
-        for lp in self.policies.policies.values():
+        for lp in self.policies.all():
             for r in lp.policy.override_reasons:
                 if reasons.setdefault(r.code, r.display) != r.display:
                     raise ConfigurationError(str(lp.path), [
@@ -47,7 +47,7 @@ class Knowledge:
 
 def load_knowledge(policy_dir: Path | None, payer_file: Path | None) -> Knowledge:
     knowledge = Knowledge(load_policies(policy_dir), load_payer(payer_file))
-    for lp in knowledge.policies.policies.values():
+    for lp in knowledge.policies.all():
         problems = _cross_check(knowledge, lp.policy)
         if problems:
             raise ConfigurationError(str(lp.path), problems)

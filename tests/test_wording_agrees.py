@@ -38,7 +38,7 @@ def previews() -> list[tuple[str, Knowledge, Preview]]:
     for name, directory in DIRECTORIES.items():
         knowledge = load_knowledge(directory, None)
         evaluator = Evaluator(knowledge, public_base_url="https://cds.payer.example")
-        for lp in knowledge.policies.policies.values():
+        for lp in knowledge.policies.all():
             if directory is not None and lp.path.parent != directory:
                 continue  # the bundled policy is previewed once, with its own directory
             for item in asyncio.run(preview(evaluator, lp.policy, knowledge.payer)):
@@ -132,7 +132,7 @@ def test_card_wording_agrees_with_its_coverage_information(
         criteria = any(x.startswith("Criteria the order does not show") for x in found)
         assert criteria == (covered == "conditional" and "OTH" in info.get("info-needed", []))
     documents = " ".join(re.sub(r"\s+", " ", lp.document or "")
-                         for lp in knowledge.policies.policies.values())
+                         for lp in knowledge.policies.all())
     detail = unescape(card["detail"])
     quoted = [line[2:] for line in detail.split("\n") if line.startswith("> ")]
     quoted += re.findall(r"\u201c(.+?)\u201d", detail)

@@ -28,8 +28,9 @@ async def list_policies(request: Request) -> HTMLResponse:
     """The page a card's source label opens: the payer's medical policies this service applies."""
     rt: Runtime = request.app.state.runtime
     ev = rt.evaluator
-    policies = sorted((lp.policy for lp in rt.knowledge.policies.policies.values()),
-                      key=lambda p: p.title)
+    today = ev.today()
+    current = (rt.knowledge.policies.get(pid, today) for pid in rt.knowledge.policies.versions)
+    policies = sorted((lp.policy for lp in current if lp is not None), key=lambda p: p.title)
     return HTMLResponse(render.index_page(
         [(p, ev.policy_url(p), preview_url(rt, p)) for p in policies],
         payer=rt.knowledge.payer.name, index_url=ev.policies_url))
@@ -37,14 +38,30 @@ async def list_policies(request: Request) -> HTMLResponse:
 
 @router.get("/policies/{policy_id}", response_class=HTMLResponse)
 async def policy_page(policy_id: str, request: Request) -> HTMLResponse:
-    """The policy with an anchor per section, so cards can deep-link to the evidence."""
+    """The policy (the version in force today) with an anchor per section, so cards can
+    deep-link to the evidence."""
     rt: Runtime = request.app.state.runtime
-    loaded = _policy_or_404(rt, policy_id)
+    return _policy_page(rt, _policy_or_404(rt, policy_id))
+
+
+@router.get("/policies/{policy_id}/versions/{version}", response_class=HTMLResponse)
+async def policy_version_page(policy_id: str, version: str, request: Request) -> HTMLResponse:
+    """One version of a policy with several: the one a card or coverage information cites."""
+    rt: Runtime = request.app.state.runtime
+    loaded = rt.knowledge.policies.get(policy_id, version=version)
+    if loaded is None:
+        raise NotFound(f"no version {version!r} of policy {policy_id!r}")
+    return _policy_page(rt, loaded)
+
+
+def _policy_page(rt: Runtime, loaded: LoadedPolicy) -> HTMLResponse:
     names = {line.id: line.name for line in rt.knowledge.payer.lines_of_business}
+    versions = rt.knowledge.policies.versions[loaded.policy.id]
     return HTMLResponse(render.policy_page(
         loaded.policy, line_names=names, document=loaded.document,
         index_url=rt.evaluator.policies_url, preview_url=preview_url(rt, loaded.policy),
-        payer=rt.knowledge.payer.name))
+        payer=rt.knowledge.payer.name,
+        versions=[(v.policy, rt.evaluator.policy_url(v.policy)) for v in versions]))
 
 
 @router.get("/policies/{policy_id}/preview", response_class=HTMLResponse)
@@ -112,7 +129,7 @@ async def override_reasons(request: Request) -> FHIRJSONResponse:
 
 
 def _policy_or_404(rt: Runtime, policy_id: str) -> LoadedPolicy:
-    loaded = rt.knowledge.policies.get(policy_id)
+    loaded = rt.knowledge.policies.get(policy_id, rt.evaluator.today())
     if loaded is None:
         raise NotFound(f"no policy {policy_id!r}")
     return loaded

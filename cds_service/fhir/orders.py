@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
 from typing import Any
 
@@ -56,30 +57,46 @@ class OrderType:
     information, and its codes count for matching too."""
     patient: Path = ("subject",)
     """Where the order names the patient it is for."""
+    dates: tuple[Path, ...] = ()
+    """Where the order says when the service is to happen, first found wins: the date of
+    service, which decides the version of a policy in force (payers apply the policy in force on
+    the date of service); the date the order was written when it names none."""
 
 
 def _code(element: str) -> tuple[Path, ...]:
     return ((element,), (element, Ext(BILLING_OPTIONS), "valueCodeableConcept"))
 
 
+# R4 occurrence[x] of a request (dateTime | Period | Timing), then when it was authored.
+_OCCURRENCE: tuple[Path, ...] = (
+    ("occurrenceDateTime",), ("occurrencePeriod", "start"), ("occurrenceTiming", "event"),
+    ("occurrenceTiming", "repeat", "boundsPeriod", "start"), ("authoredOn",))
+
+
 ORDER_TYPES: dict[str, OrderType] = {
-    "ServiceRequest": OrderType(codes=_code("code")),
+    "ServiceRequest": OrderType(codes=_code("code"), dates=_OCCURRENCE),
     "DeviceRequest": OrderType(codes=_code("codeCodeableConcept"),
-                               references=((("codeReference",), ("type",)),)),
+                               references=((("codeReference",), ("type",)),), dates=_OCCURRENCE),
+    # A prescription has no occurrence: the start of the period its dispenses are allowed in.
     "MedicationRequest": OrderType(codes=(("medicationCodeableConcept",),),
-                                   references=((("medicationReference",), ("code",)),)),
+                                   references=((("medicationReference",), ("code",)),),
+                                   dates=(("dispenseRequest", "validityPeriod", "start"),
+                                          ("authoredOn",))),
     "NutritionOrder": OrderType(codes=(("oralDiet", "type"), ("supplement", "productType"),
                                        ("enteralFormula", "baseFormulaType"),
                                        ("enteralFormula", "additiveType")),
-                                patient=("patient",)),
+                                patient=("patient",), dates=(("dateTime",),)),
     "VisionPrescription": OrderType(codes=(("lensSpecification", "product"),),
-                                    patient=("patient",)),
+                                    patient=("patient",), dates=(("dateWritten",),)),
     "CommunicationRequest": OrderType(
-        codes=(("payload", Ext(R5_PAYLOAD_CONTENT), "valueCodeableConcept"), ("category",))),
+        codes=(("payload", Ext(R5_PAYLOAD_CONTENT), "valueCodeableConcept"), ("category",)),
+        dates=_OCCURRENCE),
+    # The appointment's own time is the date of service of the request it is booked for.
     "Appointment": OrderType(codes=(("serviceType",), ("appointmentType",)),
                              patient=("participant", "actor"),
                              fulfils=(("basedOn",),
-                                      ("basedOn", Ext(ALTERNATE_REFERENCE), "valueReference"))),
+                                      ("basedOn", Ext(ALTERNATE_REFERENCE), "valueReference")),
+                             dates=(("start",), ("requestedPeriod", "start"), ("created",))),
 }
 
 
@@ -176,6 +193,28 @@ def another_patients(resource: dict[str, Any], patient_id: str) -> list[str]:
     return found
 
 
+def service_date(resource: dict[str, Any]) -> date | None:
+    """The first readable date at the order type's ``dates`` paths. A partial FHIR date (2027,
+    2027-03) stands for its first day; a time and zone are dropped (the date as written where the
+    service is given); a value that is no FHIR date is passed over."""
+    row = order_type(resource)
+    for path in row.dates if row else ():
+        for value in walk(resource, path):
+            found = _FHIR_DATE.match(value) if isinstance(value, str) else None
+            if found is None:
+                continue
+            year, month, day = found.groups()
+            try:
+                return date(int(year), int(month or 1), int(day or 1))
+            except ValueError:
+                continue
+    return None
+
+
+# FHIR date / dateTime: YYYY, YYYY-MM, YYYY-MM-DD, optionally followed by a time.
+_FHIR_DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?(?:T|\Z)")
+
+
 def describe(resource: dict[str, Any]) -> str:
     """How a clinician knows the order: the text of its first code, else a coding's display."""
     row = order_type(resource)
@@ -246,6 +285,13 @@ class Order:
 
     def describe(self) -> str:
         return self._description
+
+    @property
+    def service_date(self) -> date | None:
+        """When the service is to happen: the appointment's time when the order was reached
+        through one, else the order's own date (``OrderType.dates``)."""
+        return (service_date(self.via) if self.via is not None else None) \
+            or service_date(self.resource)
 
     @cached_property
     def _description(self) -> str:

@@ -76,11 +76,13 @@ def diagnosis_rows(indication: Indication) -> list[DiagnosisRow]:
 
 
 def policy_page(policy: Policy, *, line_names: dict[str, str], document: str | None,
-                index_url: str, preview_url: str, payer: str) -> str:
+                index_url: str, preview_url: str, payer: str,
+                versions: list[tuple[Policy, str]] | None = None) -> str:
+    """``versions``: every version of the policy with its page URL, oldest first."""
     return render("policy.html", p=policy, line_names=line_names, document=document,
                   index_url=index_url, preview_url=preview_url, payer=payer,
                   system_label=system_label, diagnosis_rows=diagnosis_rows,
-                  file_phrase=file_phrase)
+                  file_phrase=file_phrase, versions=versions or [])
 
 
 def index_page(policies: list[tuple[Policy, str, str]], *, payer: str, index_url: str) -> str:

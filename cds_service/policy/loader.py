@@ -1,17 +1,21 @@
 """Load policy files: the bundled ones, then ``CDS_POLICY_DIR`` (same id replaces, new id adds).
 
-A file that does not validate stops start-up with the file and field named.
+A file holds one policy, or several dated versions of it: one YAML document each (separated by
+``---``), each a whole policy with the same ``id`` and its own ``version`` and ``effective`` date.
+The version in force on an order's date of service decides (``in_force``). A file that does not
+validate is refused with the file and field named.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from importlib import resources
 from pathlib import Path
 
-from cds_service.datafiles import load_model
+from cds_service.datafiles import load_models
 from cds_service.errors import ConfigurationError
 from cds_service.fhir.coding import canonical_code, canonical_system
 from cds_service.policy.models import Policy, ProcedureCode, normalise_space
@@ -21,32 +25,94 @@ BUNDLED_DIR = Path(str(resources.files("cds_service.policy") / "bundled"))
 
 @dataclass(frozen=True)
 class LoadedPolicy:
+    """One version of a policy."""
+
     policy: Policy
     path: Path
     document: str | None
     """Text of the payer's source document, when the policy names one."""
 
 
+def in_force(versions: Sequence[LoadedPolicy], on: date) -> LoadedPolicy | None:
+    """The version deciding for a service on ``on``: the latest ``effective`` on or before it (a
+    version without one is in force from the start). None before the first version's date: the
+    policy did not exist yet."""
+    found = None
+    for version in versions:  # oldest first
+        effective = version.policy.effective
+        if effective is None or effective <= on:
+            found = version
+    return found
+
+
 @dataclass(frozen=True)
 class PolicySet:
-    policies: dict[str, LoadedPolicy]
-    _by_code: dict[tuple[str, str], tuple[tuple[Policy, ProcedureCode], ...]] = field(repr=False)
+    versions: dict[str, tuple[LoadedPolicy, ...]]
+    """Every version of each policy by id, oldest first."""
+    _by_code: dict[tuple[str, str], tuple[str, ...]] = field(repr=False)
+    """Ids of the policies naming (canonical system, code) in any version, in id order."""
 
     def __len__(self) -> int:
-        return len(self.policies)
+        return len(self.versions)
 
-    def get(self, policy_id: str) -> LoadedPolicy | None:
-        return self.policies.get(policy_id)
+    def all(self) -> Iterator[LoadedPolicy]:
+        """Every version of every policy."""
+        for versions in self.versions.values():
+            yield from versions
 
-    def by_code(self, system: str, code: str) -> tuple[tuple[Policy, ProcedureCode], ...]:
-        """Every policy naming the code (several may: each applies, README "Several policies,
-        one order"), in policy id order."""
+    def get(self, policy_id: str, on: date | None = None,
+            version: str | None = None) -> LoadedPolicy | None:
+        """The named ``version``; else the one in force ``on`` that date; else the newest. A
+        policy whose first version is yet to come is shown by that version."""
+        versions = self.versions.get(policy_id, ())
+        if version is not None:
+            return next((v for v in versions if v.policy.version == version), None)
+        if not versions:
+            return None
+        return (in_force(versions, on) if on is not None else None) or versions[-1]
+
+    def has_versions(self, policy_id: str) -> bool:
+        return len(self.versions.get(policy_id, ())) > 1
+
+    def by_code(self, system: str, code: str, on: date,
+                ) -> tuple[tuple[Policy, ProcedureCode], ...]:
+        """Every policy naming the code in its version in force ``on`` (several may: each
+        applies, README "Several policies, one order"), in policy id order."""
         system = canonical_system(system)
-        return self._by_code.get((system, canonical_code(system, code)), ())
+        found = []
+        for policy_id in self._by_code.get((system, canonical_code(system, code)), ()):
+            version = in_force(self.versions[policy_id], on)
+            entry = version.policy.code(system, code) if version is not None else None
+            if version is not None and entry is not None:
+                found.append((version.policy, entry))
+        return tuple(found)
 
 
-def load_policy_file(path: Path) -> LoadedPolicy:
-    policy = load_model(Policy, path)
+def load_policy_file(path: Path) -> tuple[LoadedPolicy, ...]:
+    """The file's versions, oldest first."""
+    versions = sorted(load_models(Policy, path), key=lambda p: p.effective or date.min)
+    _check_versions(path, versions)
+    return tuple(_with_document(path, policy, f"document {i}: " if len(versions) > 1 else "")
+                 for i, policy in enumerate(versions, 1))
+
+
+def _check_versions(path: Path, versions: list[Policy]) -> None:
+    if len(versions) == 1:
+        return
+    problems = []
+    if len({p.id for p in versions}) > 1:
+        problems.append("id: every document of a file is a version of the same policy")
+    for name, values in (("version", [p.version for p in versions]),
+                         ("effective", [p.effective for p in versions])):
+        if len(set(values)) != len(values):
+            problems.append(f"{name}: two versions have the same {name}")
+    if sum(p.effective is None for p in versions) > 1:
+        problems.append("effective: only the first version may leave it out")
+    if problems:
+        raise ConfigurationError(str(path), problems)
+
+
+def _with_document(path: Path, policy: Policy, where: str) -> LoadedPolicy:
     document = None
     if policy.source.document:
         doc_path = path.parent / policy.source.document
@@ -54,13 +120,13 @@ def load_policy_file(path: Path) -> LoadedPolicy:
             document = doc_path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigurationError(
-                str(path), [f"source.document: cannot read {doc_path}: {exc}"]) from None
+                str(path), [f"{where}source.document: cannot read {doc_path}: {exc}"]) from None
         normalised = normalise_space(document)
         missing = [(name, q.quote) for name, q in policy.quotes().items()
                    if q.quote not in normalised]
         if missing:
             raise ConfigurationError(str(path), [
-                f"{name}.quote: not found verbatim in {policy.source.document}; "
+                f"{where}{name}.quote: not found verbatim in {policy.source.document}; "
                 f"{where_it_differs(quote, normalised)}" for name, quote in missing
             ])
     return LoadedPolicy(policy, path, document)
@@ -98,16 +164,18 @@ def policy_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
 
 
-def build_policy_set(loaded: Iterable[LoadedPolicy]) -> PolicySet:
-    policies: dict[str, LoadedPolicy] = {}
-    for item in loaded:
-        policies[item.policy.id] = item
-    by_code: dict[tuple[str, str], tuple[tuple[Policy, ProcedureCode], ...]] = {}
+def build_policy_set(loaded: Iterable[tuple[LoadedPolicy, ...]]) -> PolicySet:
+    policies: dict[str, tuple[LoadedPolicy, ...]] = {}
+    for versions in loaded:
+        policies[versions[0].policy.id] = versions
+    by_code: dict[tuple[str, str], tuple[str, ...]] = {}
     for policy_id in sorted(policies):
-        for pc in policies[policy_id].policy.codes:
-            system = canonical_system(pc.system)
-            key = (system, canonical_code(system, pc.code))
-            by_code[key] = (*by_code.get(key, ()), (policies[policy_id].policy, pc))
+        for item in policies[policy_id]:
+            for pc in item.policy.codes:
+                system = canonical_system(pc.system)
+                key = (system, canonical_code(system, pc.code))
+                if policy_id not in by_code.get(key, ()):
+                    by_code[key] = (*by_code.get(key, ()), policy_id)
     return PolicySet(policies, by_code)
 
 

@@ -6,6 +6,7 @@ verbatim (whitespace aside) in the source document, so a card never says what th
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -88,6 +89,9 @@ class Policy(_Strict):
     schema_: Literal[1] = Field(alias="schema")
     id: str = Field(pattern=SLUG)
     version: str = Field(min_length=1)
+    effective: date | None = None
+    """The first date of service this version decides (a file may hold several versions, one
+    YAML document each); unset: in force from the start."""
     title: str = Field(min_length=1)
     procedure: str = Field(min_length=1)
     payer: str = Field(min_length=1)

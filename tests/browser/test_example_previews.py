@@ -16,7 +16,7 @@ pytestmark = pytest.mark.browser
 
 EXAMPLES = ROOT / "fhir_examples" / "policies"
 KNOWLEDGE = load_knowledge(EXAMPLES, None)
-POLICIES = sorted(lp.policy.id for lp in KNOWLEDGE.policies.policies.values()
+POLICIES = sorted(lp.policy.id for lp in KNOWLEDGE.policies.all()
                   if lp.path.parent == EXAMPLES)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ def order(*codings: tuple[str, str], rtype: str = "ServiceRequest", **extra: Any
 
 
 def match(o: Order) -> Any:
-    found = EVALUATOR.match(o.codes())
+    found = EVALUATOR.match(o.codes(), date(2026, 1, 1))
     return found[0] if found else None
 
 
