@@ -127,14 +127,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _run_server(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from cds_service import logs, tls
     from cds_service.api.cors import allowed_origins
     from cds_service.auth.verify import check_trust
     from cds_service.knowledge import check_payer_identity, load_knowledge
     from cds_service.server.address import check_listen
     from cds_service.server.protocol import uvicorn_options
+    from cds_service.server.supervisor import serve
 
     settings = Settings()
     logs.configure(settings.log_level, settings.log_json, settings.log_library_debug)
@@ -151,10 +150,9 @@ def _run_server(args: argparse.Namespace) -> int:
         prepare(settings.database_url)  # schema check (SQLite: migrate) once, not per worker
     check_listen(args.host, args.port)  # last: what is refused above names its setting first
     signal.signal(signal.SIGTERM, _stopped)
-    uvicorn.run("cds_service.main:app", host=args.host, port=args.port, workers=args.workers,
-                log_config=None, proxy_headers=True, server_header=False,
-                timeout_graceful_shutdown=20, **uvicorn_options(settings))
-    return 0
+    return serve(host=args.host, port=args.port, workers=args.workers, log_config=None,
+                 proxy_headers=True, server_header=False, timeout_graceful_shutdown=20,
+                 **uvicorn_options(settings))
 
 
 def _stopped(signum: int, frame: FrameType | None) -> None:

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     it."""
     payer_file: Path | None = None
     """Payer identity and line-of-business mapping; unset, the bundled `payer/payer.yaml`."""
+    reload_on_change: bool = True
+    """`true`: the policy files and the payer file are loaded again when one changes (SIGHUP
+    reloads them always); `false` where the file system reports no changes (some network file
+    systems)."""
 
     max_body_bytes: int = Field(default=1_000_000, gt=0)
     """Larger request bodies get 413."""

@@ -120,6 +120,11 @@ class Evaluator:
         self.new_id = new_id
         self.today = today
 
+    def with_knowledge(self, knowledge: Knowledge) -> Evaluator:
+        """The same evaluator answering from another set of policies and payer file."""
+        return Evaluator(knowledge, public_base_url=self.base_url, new_id=self.new_id,
+                         today=self.today, accept_any_payer=self.accept_any_payer)
+
     def policy_url(self, policy: Policy) -> str:
         """Where the card and the coverage information cite the policy: the payer's address for
         it, else our page; of a policy with several versions, the page of the one applied."""

@@ -1,7 +1,8 @@
 """Everything one running service shares across requests, built once from the settings.
 
-Areas: knowledge + evaluator (policies), trust (authenticator, replay store, outbound FHIR
-client), records (decision and feedback store). ``startup``/``shutdown`` run in the app lifespan.
+Areas: knowledge + evaluator (policies; reloaded while serving, ``reload.py``), trust
+(authenticator, replay store, outbound FHIR client), records (decision and feedback store).
+``startup``/``shutdown`` run in the app lifespan.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from cds_service.fhir.data import Fetcher
 from cds_service.hooks.registry import ServiceDefinition
 from cds_service.hooks.request import HookRequest
 from cds_service.knowledge import Knowledge, check_payer_identity, load_knowledge
+from cds_service.reload import Reloader
 from cds_service.store.db import Timeouts
 from cds_service.store.records import decision_record, refusal_record
 from cds_service.store.service import Records
@@ -38,8 +40,9 @@ FULL_COLLECTION_EVERY = 100
 @dataclass
 class Runtime:
     settings: Settings
-    knowledge: Knowledge
     evaluator: Evaluator
+    """Answers hook calls from the knowledge it holds; replaced whole when the files are
+    reloaded (``use``), so a call keeps the one it started with."""
     authenticator: Authenticator
     replay: ReplayStore
     records: Records | None = None
@@ -49,6 +52,16 @@ class Runtime:
     """The process's one outbound HTTP client (EHR FHIR servers, clients' JWK Sets)."""
     operators: OperatorTokens = field(init=False)
     """Who may read payer-wide records over HTTP (not the EHRs)."""
+    reloader: Reloader = field(init=False)
+    """Reloads the policy and payer files on SIGHUP and when they change."""
+
+    @property
+    def knowledge(self) -> Knowledge:
+        return self.evaluator.knowledge
+
+    def use(self, knowledge: Knowledge) -> None:
+        """Answer from now on with ``knowledge`` (a whole, checked set)."""
+        self.evaluator = self.evaluator.with_knowledge(knowledge)
 
     @classmethod
     def build(cls, settings: Settings, *,
@@ -61,15 +74,17 @@ class Runtime:
         records = _records(settings) if settings.record_decisions else None
         replay = _replay_store(settings, records)
         outbound = OutboundHTTP(settings, transport)
-        runtime = cls(settings, knowledge, evaluator,
+        runtime = cls(settings, evaluator,
                       _authenticator(settings, replay, outbound), replay, records)
         runtime.outbound = outbound
+        runtime.reloader = Reloader(runtime)
         runtime.operators = OperatorTokens(settings.operator_token_sha256,
                                            open_to_all=not settings.auth_enabled)
         return runtime
 
     async def startup(self) -> None:
         await self.outbound.start()
+        self.reloader.start()
         if self.records is not None:
             await self.records.open()
         # Everything loaded so far (modules, FHIR models, policies) lives as long as the process:
@@ -83,6 +98,7 @@ class Runtime:
         gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
 
     async def shutdown(self) -> None:
+        await self.reloader.stop()
         await self.outbound.aclose()
         if self.records is not None:
             await self.records.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
 from cds_service.config import Settings
@@ -71,3 +72,26 @@ def assert_outcome(response: Any, status: int, *, mentions: str | None = None) -
         text = json.dumps(outcome)
         assert mentions in text, text
     return outcome
+
+
+BUNDLED_POLICY = "cryosurgical-ablation-liver-tumors"
+
+
+def write_bundled_policy(directory: Path, *, retold: bool = False, **fields: Any) -> Path:
+    """The bundled policy copied into ``directory`` with its document, ``fields`` replacing its
+    own. ``retold``: as a version "2026-12" whose Commercial determination uses the Medicare
+    Advantage wording (the Commercial card then says "Not covered", verbatim from the document)."""
+    from cds_service.policy.loader import BUNDLED_DIR
+
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{BUNDLED_POLICY}.txt").write_text(
+        (BUNDLED_DIR / f"{BUNDLED_POLICY}.txt").read_text())
+    data = yaml.safe_load((BUNDLED_DIR / f"{BUNDLED_POLICY}.yaml").read_text())
+    if retold:
+        determinations = data["determinations"]
+        data.update(version="2026-12", determinations={**determinations, "commercial": {
+            **determinations["medicare-advantage"], "heading": "Commercial"}})
+    data.update(fields)
+    path = directory / f"{BUNDLED_POLICY}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path

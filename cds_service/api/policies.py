@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 
 from cds_service.api.jsonio import FHIRJSONResponse
 from cds_service.errors import BadRequest, NotFound
+from cds_service.knowledge import Knowledge
 from cds_service.pages import render
 from cds_service.policy.loader import LoadedPolicy
 from cds_service.policy.models import Policy
@@ -77,10 +78,10 @@ async def card_preview(policy_id: str, request: Request,
     narrowed by the filter form's query parameters (empty: all)."""
     rt: Runtime = request.app.state.runtime
     loaded = _policy_or_404(rt, policy_id)
-    # Policies and payer file are fixed for the app's life, and so are the cards: made once per
-    # app (about 1 ms per card), so an open page cannot take CPU from hook calls. Pages are kept
-    # per filter too: only values the scenarios have get this far, so there are few.
-    made, pages = _preview_caches(request)
+    # The cards are fixed as long as the policies and payer file are (until a reload): made once
+    # per set (about 1 ms per card), so an open page cannot take CPU from hook calls. Pages are
+    # kept per filter too: only values the scenarios have get this far, so there are few.
+    made, pages = _preview_caches(request, rt.knowledge)
     if policy_id not in made:
         made[policy_id] = await preview(rt.evaluator, loaded.policy, rt.knowledge.payer)
     previews = made[policy_id]
@@ -102,12 +103,13 @@ async def card_preview(policy_id: str, request: Request,
     return HTMLResponse(pages[key])
 
 
-def _preview_caches(request: Request) -> tuple[dict[str, list[Preview]],
-                                               dict[tuple[str, ...], str]]:
-    """The app's previews by policy id, and its rendered pages by policy id and filter."""
+def _preview_caches(request: Request, knowledge: Knowledge,
+                    ) -> tuple[dict[str, list[Preview]], dict[tuple[str, ...], str]]:
+    """The app's previews by policy id, and its rendered pages by policy id and filter, of the
+    set of policies in use (made again after a reload)."""
     state = request.app.state
-    if getattr(state, "previews", None) is None:
-        state.previews, state.preview_pages = {}, {}
+    if getattr(state, "previews_of", None) is not knowledge:
+        state.previews_of, state.previews, state.preview_pages = knowledge, {}, {}
     return state.previews, state.preview_pages
 
 

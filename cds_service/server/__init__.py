@@ -9,4 +9,6 @@ can hold of a worker, each enforced where it can be (docs/operations.md "HTTP li
     guard.py     the outermost part of the application: header count and size of a complete
                  head (431), the body timeout (408), requests in progress (503, never queued),
                  and an unexpected error answered as a 500 that leaves the connection usable
+    supervisor.py  uvicorn run with one worker or several; SIGHUP passed on to every worker,
+                 each of which reloads the policy files (``reload.py``)
 """

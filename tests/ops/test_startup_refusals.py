@@ -32,7 +32,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
     def no_server(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("serve started despite unsafe settings")
 
-    monkeypatch.setattr("uvicorn.run", no_server)
+    monkeypatch.setattr("cds_service.server.supervisor.serve", no_server)
     # The address is tried for real elsewhere (tests/test_setting_mistakes.py); here a busy
     # port 8080 on a shared machine must not decide the outcome.
     monkeypatch.setattr("cds_service.server.address.check_listen", lambda host, port: None)
@@ -65,8 +65,9 @@ def test_serve_refuses_unsafe_production_settings(
 
 def test_serve_accepts_the_same_settings_in_development(
         env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    served: list[str] = []
-    env.setattr("uvicorn.run", lambda app, **kwargs: served.append(app))
+    served: list[int] = []
+    env.setattr("cds_service.server.supervisor.serve",
+                lambda **kwargs: served.append(kwargs["workers"]) or 0)
     env.setattr(signal, "signal", lambda *args: None)  # serve's SIGTERM handler: not here
     env.setenv("CDS_ENVIRONMENT", "development")
     env.setenv("CDS_CORS_ORIGINS", json.dumps(["*"]))
@@ -74,4 +75,4 @@ def test_serve_accepts_the_same_settings_in_development(
     assert main(["serve"]) == 0
     env.setenv("CDS_AUTH_ENABLED", "false")
     assert main(["serve"]) == 0
-    assert served == ["cds_service.main:app"] * 2
+    assert served == [1, 1]

@@ -181,7 +181,8 @@ def no_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[dict[str,
     monkeypatch.setattr("cds_service.logs.configure", lambda *args: None)
     monkeypatch.setattr("signal.signal", lambda *args: None)
     runs: list[dict[str, Any]] = []
-    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: runs.append(kwargs))
+    monkeypatch.setattr("cds_service.server.supervisor.serve",
+                        lambda **kwargs: runs.append(kwargs) or 0)
     # The address is tried for real elsewhere (tests/test_setting_mistakes.py); here a busy
     # port 8080 on a shared machine must not decide the outcome.
     monkeypatch.setattr("cds_service.server.address.check_listen", lambda host, port: None)
