@@ -285,8 +285,9 @@ class Evaluator:
     def assertion(self, order: Order, found: list[Finding], coverage: Coverage) -> Assertion:
         """What the payer asserts on the order: the policies' answers for the member's line of
         business, combined (``policy.answer.combine``); ``indeterminate`` when a policy matched
-        but the line is unknown; the payer file's assertion when no policy matched or none
-        decides for the member's line."""
+        but the line is unknown, or when the policies that matched decide nothing for the
+        member's line (the payer file's ``undecided_plan_reason``); the payer file's assertion
+        when no policy matched."""
         assert coverage.reference is not None
         payer = self.knowledge.payer
         if not found and order.unread:
@@ -296,12 +297,22 @@ class Evaluator:
                              reason=payer.unreadable_order_reason)
         deciding = [f for f in found if f.answer is not None]
         unknown_line = [f for f in found if f.answer is None and f.member_line is None]
-        if not deciding and not unknown_line:
-            # No policy matched, or none decides for this member's line of business: the
-            # payer file's answer for orders no policy decides.
+        undecided = [f for f in found if f.undecided]
+        if not found:
+            # No policy matched: the payer file's answer for orders no policy decides.
             rule = payer.unmatched_orders
             return Assertion(order, coverage.reference, rule.covered, rule.pa_needed,
                              tuple(rule.info_needed), rule.reason)
+        if not deciding and not unknown_line:
+            # The policies apply and decide nothing for this member's line of business: say
+            # so, citing them (CRD 2.2 indeterminate with a reason, q9).
+            f = undecided[0]
+            return Assertion(order, coverage.reference, "indeterminate",
+                             reason=payer.undecided_plan_reason,
+                             billing_codes=tuple(dict.fromkeys(u.code for u in undecided)),
+                             policy_url=f.policy_url, policy_id=f.policy.id,
+                             policy_version=f.policy.version,
+                             other_policies=_refs(undecided[1:]))
         if not deciding:
             f = unknown_line[0]
             return Assertion(order, coverage.reference, "indeterminate",
@@ -416,7 +427,9 @@ class Evaluator:
         today = self.today()
         cards: list[Card] = []
         actions: list[Action] = []
-        plan = card_plan(evaluation.findings)
+        # A policy that decides nothing for the member's known plan type gets no card: it could
+        # only quote its wording for other plan types (its coverage information says so).
+        plan = card_plan([f for f in evaluation.findings if not f.undecided])
         for f, answer, also in plan:
             if f.policy.card_topic not in options.disabled_card_types \
                     and len(cards) < options.max_cards:

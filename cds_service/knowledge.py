@@ -1,6 +1,7 @@
 """What the service knows: the policies and the payer file, loaded and checked against each other.
 
-Loaded once at start-up; any inconsistency is a ``ConfigurationError`` naming the file and field.
+Loaded at start-up and again on each reload (``reload.py``); any inconsistency is a
+``ConfigurationError`` naming the file and field.
 """
 
 from __future__ import annotations
@@ -36,13 +37,7 @@ class Knowledge:
         return sorted({lp.policy.card_topic for lp in self.policies.all()})
 
     def override_reasons(self) -> dict[str, str]:
-        reasons: dict[str, str] = {}
-        for lp in self.policies.all():
-            for r in lp.policy.override_reasons:
-                if reasons.setdefault(r.code, r.display) != r.display:
-                    raise ConfigurationError(str(lp.path), [
-                        f"override_reasons: code {r.code!r} has another display in another policy"])
-        return reasons
+        return self.payer.override_reasons()
 
 
 def load_knowledge(policy_dir: Path | None, payer_file: Path | None) -> Knowledge:
@@ -51,11 +46,13 @@ def load_knowledge(policy_dir: Path | None, payer_file: Path | None) -> Knowledg
         problems = _cross_check(knowledge, lp.policy)
         if problems:
             raise ConfigurationError(str(lp.path), problems)
-    knowledge.override_reasons()
     return knowledge
 
 
 def _cross_check(knowledge: Knowledge, policy: Policy) -> list[str]:
+    if policy.payer != knowledge.payer.name:
+        # A card names the policy's payer as its source, coverage information the payer file's.
+        return [f"payer: {policy.payer!r} is not the payer file's name {knowledge.payer.name!r}"]
     known = [line.id for line in knowledge.payer.lines_of_business]
     problems = [f"determinations.{lob}: no line of business {lob!r} in the payer file "
                 f"(its ids: {', '.join(known)})"

@@ -462,12 +462,16 @@ def test_a_plan_the_policy_does_not_decide_for_is_named_not_called_unknown(
     coverage = body["prefetch"]["coverage"]["entry"][0]["resource"]
     coverage["type"] = {"coding": [{"system": "https://nahdo.org/sopt", "code": "21"}]}
     answer = ehr.call(body, payer_file=path).json()
-    [card] = answer["cards"]
-    assert "could not be determined" not in card["detail"]
-    assert "The policy states no determination for this member's plan (Medicaid)" in card["detail"]
+    # No card: it could only quote what the policy says for the other plan types.
+    assert answer["cards"] == []
     info = actions(answer)["ServiceRequest/sr-47383"]
     assert covered(info) == "indeterminate"
-    assert "could not be determined" not in info["reason"]["valueCodeableConcept"]["text"]
+    assert info["reason"]["valueCodeableConcept"]["text"] == payer["undecided_plan_reason"]
+    assert "states no determination for the member's plan type" in payer["undecided_plan_reason"]
+    # It names the policy that does not decide, and the record says which.
+    assert info["billingCode"]["valueCoding"]["code"] == "47383"
+    assert {d["url"]: d for d in info["detail"]["extension"]}["value"]["valueUrl"].endswith(
+        "/policies/cryosurgical-ablation-liver-tumors")
 
 
 def test_a_coverage_without_an_id_is_a_400_not_silence(ehr: Ehr) -> None:

@@ -51,13 +51,16 @@ def test_policy_index_and_unknown_policy(client: TestClient) -> None:
 
 
 def test_override_reason_code_system_lists_every_reason_offered(client: TestClient) -> None:
-    card = call(client, example("order-sign-47383-commercial-hepatocellular-carcinoma")
-                ).json()["cards"][0]
+    offered: dict[str, str] = {}
+    for name in ("order-sign-47383-commercial-hepatocellular-carcinoma",
+                 "order-sign-47383-medicare-advantage-hepatocellular-carcinoma"):
+        card = call(client, example(name)).json()["cards"][0]
+        offered.update({r["code"]: r["display"] for r in card["overrideReasons"]})
     system = card["overrideReasons"][0]["system"]
     code_system = client.get(system.removeprefix("https://cds.payer.example")).json()
     assert code_system["url"] == system
     concepts = {c["code"]: c["display"] for c in code_system["concept"]}
-    assert concepts == {r["code"]: r["display"] for r in card["overrideReasons"]}
+    assert concepts == offered
 
 
 def test_health_endpoints(client: TestClient) -> None:
@@ -83,9 +86,13 @@ def test_policy_page_shows_codes_indications_override_reasons_and_updates(
     assert "ICD-10-CM" in colorectal
     assert "C78.7" in colorectal and "C18 and codes under it, C19, C20" in colorectal
     assert "Group 2 of 2" in colorectal
-    reasons = page.split('id="override-reasons"')[1].split("</table>")[0]
-    assert "Member informed and agreed in writing in advance to pay" in reasons
-    assert "<code>coverage-review-requested</code>" in reasons
+    reasons = page.split('id="override-reasons"')[1].split("<h2")[0]
+    # Per plan type, from the payer file, each with its source.
+    ma, commercial = reasons.split("<h3>Medicare Advantage</h3>")[1].split("<h3>Commercial</h3>")
+    assert "agreed in writing in advance to pay" in commercial
+    assert "<code>coverage-review-requested</code>" in commercial
+    assert "in writing" not in ma
+    assert "organization determination" in ma and "Source: 42 CFR 422.566" in ma
     assert "Provider Update, January 2020" in page
     assert 'href="https://cds.payer.example/policies/cryosurgical-ablation-liver-tumors/preview"' \
         in page

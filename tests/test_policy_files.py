@@ -62,7 +62,7 @@ def test_a_second_policy_is_added_by_dropping_in_a_file(
     card = answer["cards"][0]
     assert card["summary"] == ("Not medically necessary for this Commercial member: "
                                "bronchial thermoplasty (CPT 31660)")
-    assert card["source"]["label"] == "Test Payer"
+    assert card["source"]["label"] == "Blue Cross & Blue Shield of Rhode Island"
     assert card["source"]["topic"]["code"] == "off-guideline"
     assert "> Bronchial thermoplasty is not medically necessary" in card["detail"]
     assert card["links"][0]["url"].endswith("/policies/test-only-thermoplasty")

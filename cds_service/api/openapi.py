@@ -109,6 +109,9 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
                                    tag="Pages"),
     ("get", "/policies/{policy_id}"): Endpoint(
         "One policy, an anchor per section (HTML)", "text/html", errors=(404,), tag="Pages"),
+    ("get", "/policies/{policy_id}/versions/{version}"): Endpoint(
+        "One version of a policy with several, as cards cite it (HTML)", "text/html",
+        errors=(404,), tag="Pages"),
     ("get", "/policies/{policy_id}/preview"): Endpoint(
         "Every card the policy can produce, as an EHR shows it (HTML)", "text/html",
         errors=(400, 404), tag="Pages", description=(

@@ -56,10 +56,9 @@ async def policy_version_page(policy_id: str, version: str, request: Request) ->
 
 
 def _policy_page(rt: Runtime, loaded: LoadedPolicy) -> HTMLResponse:
-    names = {line.id: line.name for line in rt.knowledge.payer.lines_of_business}
     versions = rt.knowledge.policies.versions[loaded.policy.id]
     return HTMLResponse(render.policy_page(
-        loaded.policy, line_names=names, document=loaded.document,
+        loaded.policy, lines=rt.knowledge.payer.lines_of_business, document=loaded.document,
         index_url=rt.evaluator.policies_url, preview_url=preview_url(rt, loaded.policy),
         payer=rt.knowledge.payer.name,
         versions=[(v.policy, rt.evaluator.policy_url(v.policy)) for v in versions]))

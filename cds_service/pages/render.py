@@ -15,6 +15,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from cds_service.fhir.coding import SYSTEM_LABELS, canonical_system
+from cds_service.payer.models import LineOfBusiness
 from cds_service.policy.models import Indication, Policy
 from cds_service.preview import FACETS, NO_COVERAGE, Preview, code_label, facets
 from cds_service.respond.wording import file_phrase
@@ -75,14 +76,18 @@ def diagnosis_rows(indication: Indication) -> list[DiagnosisRow]:
     return rows
 
 
-def policy_page(policy: Policy, *, line_names: dict[str, str], document: str | None,
+def policy_page(policy: Policy, *, lines: list[LineOfBusiness], document: str | None,
                 index_url: str, preview_url: str, payer: str,
                 versions: list[tuple[Policy, str]] | None = None) -> str:
-    """``versions``: every version of the policy with its page URL, oldest first."""
-    return render("policy.html", p=policy, line_names=line_names, document=document,
-                  index_url=index_url, preview_url=preview_url, payer=payer,
+    """``lines``: the payer file's lines of business; ``versions``: every version of the policy
+    with its page URL, oldest first."""
+    override_lines = [(line.name, line.override_reasons) for line in lines
+                      if line.id in policy.determinations and line.override_reasons]
+    return render("policy.html", p=policy, line_names={line.id: line.name for line in lines},
+                  document=document, index_url=index_url, preview_url=preview_url, payer=payer,
                   system_label=system_label, diagnosis_rows=diagnosis_rows,
-                  file_phrase=file_phrase, versions=versions or [])
+                  file_phrase=file_phrase, versions=versions or [],
+                  override_lines=override_lines)
 
 
 def index_page(policies: list[tuple[Policy, str, str]], *, payer: str, index_url: str) -> str:

@@ -29,11 +29,25 @@ class ClassRule(_Strict):
     value: str = Field(min_length=1)
 
 
+class OverrideReason(_Strict):
+    """A reason a clinician keeping the order may give (CDS Hooks 2.0 §Card ``overrideReasons``;
+    listed at /CodeSystem/override-reason)."""
+
+    code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-]*$")
+    display: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    """What makes the reason fit this plan type (a regulation, the payer's own document): for
+    the reviewer of the payer file; not sent."""
+
+
 class LineOfBusiness(_Strict):
     id: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
     name: str = Field(min_length=1)
     coverage_type: list[CodeRef] = []
     coverage_class: list[ClassRule] = []
+    override_reasons: list[OverrideReason] = []
+    """Offered on the cards for this plan type's members (what fits one plan type may be
+    wrong for another: Medicare Advantage allows no written member waiver)."""
 
 
 class Assertion(_Strict):
@@ -74,6 +88,9 @@ class PayerConfig(_Strict):
     unknown_plan_reason: str = Field(min_length=1)
     """Reason text of the ``indeterminate`` assertion on a matched order when the member's
     line of business cannot be told from the Coverage."""
+    undecided_plan_reason: str = Field(min_length=1)
+    """Reason of the ``indeterminate`` assertion on an order a policy matches that states no
+    determination for the member's line of business (no card is shown then)."""
     unreadable_order_reason: str = Field(min_length=1)
     """Reason of the ``indeterminate`` assertion on an order whose product or request could not
     be read (a MedicationRequest's Medication, the request an Appointment is booked for)."""
@@ -86,7 +103,21 @@ class PayerConfig(_Strict):
         ids = [lob.id for lob in self.lines_of_business]
         if len(ids) != len(set(ids)):
             raise ValueError("lines_of_business has duplicate ids")
+        displays: dict[str, str] = {}
+        for lob in self.lines_of_business:
+            codes = [r.code for r in lob.override_reasons]
+            if len(codes) != len(set(codes)):
+                raise ValueError(f"lines_of_business {lob.id}: override_reasons has a code twice")
+            for r in lob.override_reasons:
+                # One code system lists them all: a code means one thing on every card.
+                if displays.setdefault(r.code, r.display) != r.display:
+                    raise ValueError(f"lines_of_business {lob.id}: override reason {r.code} has "
+                                     "another display on another line of business")
         return self
+
+    def override_reasons(self) -> dict[str, str]:
+        """Every override reason code with its display, over all lines of business."""
+        return {r.code: r.display for lob in self.lines_of_business for r in lob.override_reasons}
 
     def line(self, lob_id: str) -> LineOfBusiness | None:
         return next((lob for lob in self.lines_of_business if lob.id == lob_id), None)

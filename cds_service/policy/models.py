@@ -7,7 +7,7 @@ verbatim (whitespace aside) in the source document, so a card never says what th
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -20,7 +20,6 @@ __all__ = [
     "Determination",
     "DiagnosisGroup",
     "Indication",
-    "OverrideReason",
     "Policy",
     "ProcedureCode",
     "Quote",
@@ -80,11 +79,6 @@ class Indication(_Strict):
         return any(ref.matches(s, c) for g in self.diagnoses for ref in g.any_of for s, c in pairs)
 
 
-class OverrideReason(_Strict):
-    code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-]*$")
-    display: str = Field(min_length=1)
-
-
 class Policy(_Strict):
     schema_: Literal[1] = Field(alias="schema")
     id: str = Field(pattern=SLUG)
@@ -107,14 +101,20 @@ class Policy(_Strict):
     evidence_conclusion: Quote | None = None
     member_liability: Quote | None = None
     disclaimer: Quote | None = None
-    override_reasons: list[OverrideReason] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "override_reasons" in data:
+            raise ValueError("override_reasons: now per line of business in the payer file "
+                             "(lines_of_business[].override_reasons)")
+        return data
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Policy:
         for what, ids in (
             ("codes", [(c.system, c.code) for c in self.codes]),
             ("indications", [i.id for i in self.indications]),
-            ("override_reasons", [r.code for r in self.override_reasons]),
         ):
             if len(ids) != len(set(ids)):
                 raise ValueError(f"{what} has duplicate entries")

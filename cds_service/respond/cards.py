@@ -220,8 +220,9 @@ def build_card(f: Finding, *, new_id: Callable[[], str], version: CrdVersion,
         links=links,
         suggestions=suggestions,
         selection_behavior="at-most-one" if suggestions else None,
+        # What fits the member's plan type, from the payer file (none when it is not known).
         override_reasons=[Coding(system=override_system, code=r.code, display=r.display)
-                          for r in p.override_reasons] or None,
+                          for r in f.override_reasons] or None,
         extension=extension,
     )
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from cds_service.fhir.coding import system_label
 from cds_service.fhir.orders import Order
 from cds_service.fhir.reasons import Reason
-from cds_service.payer.models import LineOfBusiness
+from cds_service.payer.models import LineOfBusiness, OverrideReason
 from cds_service.policy.answer import Answer
 from cds_service.policy.models import Determination, Indication, Policy, ProcedureCode
 
@@ -42,6 +42,17 @@ class Finding:
     answer: Answer | None = None
     """This policy's answer for the member's line (``determination`` applied to the order's
     reasons); None when the policy decides nothing for the member."""
+
+    @property
+    def undecided(self) -> bool:
+        """The member's plan type is known and the policy decides nothing for it: no card (it
+        could only cite the policy's wording for other plan types)."""
+        return self.line is None and self.member_line is not None
+
+    @property
+    def override_reasons(self) -> tuple[OverrideReason, ...]:
+        """What fits the member's plan type (the payer file's line of business)."""
+        return tuple(self.line.override_reasons) if self.line else ()
 
     @property
     def determination(self) -> Determination | None:

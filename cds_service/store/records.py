@@ -104,6 +104,7 @@ def decision_record(service: ServiceDefinition, request: HookRequest, client: Cl
         codes = tuple(order.codes())
         f = findings.get(order.index)
         asserted = evaluation.assertions.get(order.index)
+        member_line = (f.line or f.member_line) if f is not None else None
         if f is None:
             orders.append(OrderRecord(order.index, order.resource_type, order.id, codes,
                                       covered=asserted.covered if asserted else None,
@@ -115,7 +116,9 @@ def decision_record(service: ServiceDefinition, request: HookRequest, client: Cl
             policy_id=f.policy.id, policy_version=f.policy.version,
             matched=(f.code.system, f.code.code),
             coverage_found=f.coverage_found, coverage_reference=f.coverage_reference,
-            line_of_business=f.line.id if f.line else None, line_basis=f.line_basis,
+            # The member's line of business, also when the policy does not decide for it.
+            line_of_business=member_line.id if member_line else None,
+            line_basis=f.line_basis,
             indications=tuple(i.id for i in f.indications),
             covered=asserted.covered if asserted else None,
             ignored_elements=tuple(dict.fromkeys(

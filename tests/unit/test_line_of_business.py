@@ -57,6 +57,7 @@ def test_unmapped_or_missing_type_is_unknown() -> None:
 def test_plan_class_values_can_be_mapped() -> None:
     payer = PayerConfig.model_validate({
         "schema": 1, "name": "P", "unknown_plan_reason": "Unknown plan.",
+        "undecided_plan_reason": "Not decided for this plan.",
         "unreadable_order_reason": "Order unreadable.",
         "unmatched_orders": {"covered": "indeterminate", "reason": "No policy."},
         "lines_of_business": [

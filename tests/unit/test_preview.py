@@ -100,13 +100,16 @@ def test_every_scenario_gets_the_card_the_hook_endpoint_gives(knowledge: Knowled
             assert f"**Evidence: {s.indication}** (the order's reason" in card["detail"]
         else:
             assert "the order names no reason" in card["detail"]
-        assert card["overrideReasons"] and card["suggestions"] and card["links"]
+        assert card["suggestions"] and card["links"]
+        # Override reasons fit a plan type: none where it is not known.
+        assert bool(card.get("overrideReasons")) == (s.member not in (UNKNOWN_PLAN, NO_COVERAGE))
 
 
 def test_a_payer_with_identifiers_and_a_class_only_line_still_gets_every_card(
         knowledge: Knowledge) -> None:
     payer = PayerConfig.model_validate({
         "schema": 1, "name": "Example payer", "unknown_plan_reason": "Plan unknown.",
+        "undecided_plan_reason": "Not decided for this plan.",
         "unreadable_order_reason": "Order unreadable.",
         "unmatched_orders": {"covered": "indeterminate", "reason": "No policy applies."},
         "identifiers": [{"system": "http://hl7.org/fhir/sid/us-naic", "value": "00000"}],
