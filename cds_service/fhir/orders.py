@@ -59,8 +59,10 @@ class OrderType:
     """Where the order names the patient it is for."""
     dates: tuple[Path, ...] = ()
     """Where the order says when the service is to happen, first found wins: the date of
-    service, which decides the version of a policy in force (payers apply the policy in force on
-    the date of service); the date the order was written when it names none."""
+    service, which decides the version of a policy in force (payers apply what is in force on the
+    date of service, e.g. Anthem's medical policies: "The member's contract benefits in effect on
+    the date that services are rendered must be used"); the date the order was written when it
+    names none."""
 
 
 def _code(element: str) -> tuple[Path, ...]:
