@@ -95,3 +95,22 @@ def write_bundled_policy(directory: Path, *, retold: bool = False, **fields: Any
     path = directory / f"{BUNDLED_POLICY}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def write_versioned_policy(directory: Path) -> Path:
+    """The bundled policy as its 2021-12 version (in force from 2021-12-01), after a made-up
+    2020-01 version (from 2020-01-01) whose Commercial determination used the Medicare Advantage
+    wording ("not covered"): one file, two YAML documents. Returns ``directory``."""
+    from cds_service.policy.loader import BUNDLED_DIR
+
+    bundled = yaml.safe_load((BUNDLED_DIR / f"{BUNDLED_POLICY}.yaml").read_text())
+    older = {**bundled, "version": "2020-01", "effective": "2020-01-01",
+             "determinations": {**bundled["determinations"], "commercial": {
+                 **bundled["determinations"]["medicare-advantage"], "heading": "Commercial"}}}
+    newer = {**bundled, "effective": "2021-12-01"}
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{BUNDLED_POLICY}.txt").write_text(
+        (BUNDLED_DIR / f"{BUNDLED_POLICY}.txt").read_text())
+    (directory / f"{BUNDLED_POLICY}.yaml").write_text(
+        yaml.safe_dump_all([older, newer], sort_keys=False))
+    return directory

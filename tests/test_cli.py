@@ -12,7 +12,7 @@ import yaml
 
 from cds_service.cli import build_parser, main
 from cds_service.policy.loader import BUNDLED_DIR
-from tests.support import EXAMPLES, ROOT
+from tests.support import EXAMPLES, ROOT, write_versioned_policy
 
 
 def test_evaluate_prints_the_answer_a_hook_call_would_get(
@@ -114,3 +114,11 @@ def test_nonsensical_values_are_refused(argv: list[str], expected: str,
         main(argv)
     assert refused.value.code == 2
     assert expected in capsys.readouterr().err
+
+
+def test_policy_check_lists_each_version_with_its_date(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["policy", "check", str(write_versioned_policy(tmp_path / "policies"))]) == 0
+    out = capsys.readouterr().out
+    assert "cryosurgical-ablation-liver-tumors version 2020-01, in force from 2020-01-01" in out
+    assert "cryosurgical-ablation-liver-tumors version 2021-12, in force from 2021-12-01" in out

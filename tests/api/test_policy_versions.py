@@ -8,31 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from cds_service.policy.loader import BUNDLED_DIR
 from cds_service.store.decisions import decisions_with_assertion, load_decision
 from tests.api.conftest import Service
 from tests.store.helpers import COVERAGE_INFORMATION, assertion_ids
-from tests.support import call, example
+from tests.support import call, example, write_versioned_policy
 
 POLICY = "cryosurgical-ablation-liver-tumors"
 BASE = "https://cds.payer.example/policies"
-
-
-def versioned_policy_dir(tmp_path: Path) -> Path:
-    """The bundled policy as its 2021-12 version, after a made-up 2020-01 version whose
-    Commercial determination used the Medicare Advantage wording ("not covered")."""
-    bundled = yaml.safe_load((BUNDLED_DIR / f"{POLICY}.yaml").read_text())
-    older = {**bundled, "version": "2020-01", "effective": "2020-01-01",
-             "determinations": {**bundled["determinations"], "commercial": {
-                 **bundled["determinations"]["medicare-advantage"], "heading": "Commercial"}}}
-    newer = {**bundled, "effective": "2021-12-01"}
-    directory = tmp_path / "policies"
-    directory.mkdir()
-    (directory / f"{POLICY}.txt").write_text((BUNDLED_DIR / f"{POLICY}.txt").read_text())
-    (directory / f"{POLICY}.yaml").write_text(yaml.safe_dump_all([older, newer], sort_keys=False))
-    return directory
 
 
 def order_on(when: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +38,7 @@ def policy_link(info: dict[str, Any]) -> str:
 
 @pytest.fixture
 def service(make_service: Callable[..., Service], tmp_path: Path) -> Service:
-    return make_service(policy_dir=versioned_policy_dir(tmp_path))
+    return make_service(policy_dir=write_versioned_policy(tmp_path / "policies"))
 
 
 @pytest.mark.parametrize(("when", "version", "summary"), [
