@@ -44,6 +44,13 @@ HTTP_LIMITS = Counter("cds_http_limit_hits_total",
                       "Requests and connections stopped by an HTTP limit", ["limit"])
 """``limit``: header-size, header-count, header-timeout, body-timeout, connections (refused),
 idle-closed (closed to make room for a new connection), requests."""
+POLICY_RELOADS = Counter("cds_policy_reloads_total",
+                         "Reloads of the policy files and payer file while serving, by outcome",
+                         ["outcome"])
+"""``outcome``: loaded (in use from then on), refused (the set did not load; the one in use
+stays). Both exported from the start, so that an alert on refusals sees the first one."""
+for _outcome in ("loaded", "refused"):
+    POLICY_RELOADS.labels(outcome=_outcome)
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],

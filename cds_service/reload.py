@@ -24,6 +24,7 @@ from watchfiles import Change, DefaultFilter, awatch
 
 from cds_service.errors import ConfigurationError
 from cds_service.knowledge import Knowledge, load_knowledge
+from cds_service.metrics import POLICY_RELOADS
 
 if TYPE_CHECKING:
     from cds_service.runtime import Runtime
@@ -63,8 +64,10 @@ class Reloader:
                 knowledge = await asyncio.to_thread(self.load)
             except ConfigurationError as exc:
                 log.error(refusal(exc))
+                POLICY_RELOADS.labels(outcome="refused").inc()
                 return False
             self.runtime.use(knowledge)
+            POLICY_RELOADS.labels(outcome="loaded").inc()
             log.info("policy files reloaded: %d policies", len(knowledge.policies))
             return True
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
 from cds_service.errors import ConfigurationError
 from cds_service.payer.models import BUNDLED_PAYER_FILE
@@ -124,8 +125,11 @@ def test_an_edit_that_does_not_load_keeps_the_set_in_use(
         edit: str) -> None:
     assert summary(client).startswith(BEFORE)
     path, field = BROKEN_EDITS[edit](policies)
+    refused = REGISTRY.get_sample_value("cds_policy_reloads_total", {"outcome": "refused"})
     with caplog.at_level(logging.INFO, "cds_service.reload"):
         assert not reload(client)
+    assert REGISTRY.get_sample_value(
+        "cds_policy_reloads_total", {"outcome": "refused"}) == (refused or 0) + 1
     # Never half-loaded: not even the good file of the set is used.
     assert summary(client).startswith(BEFORE)
     [line] = reload_lines(caplog)
