@@ -161,3 +161,14 @@ def test_a_refusal_names_fields_never_what_they_hold() -> None:
         "determinations.commercial: again 'secret'", "codes: 'secret'"])
     assert refusal(exc) == ("policy files not reloaded, the set in use stays: /p/x.yaml: "
                             "determinations.commercial, codes")
+
+
+def test_a_reload_keeps_the_evaluators_settings(
+        make_client: Callable[..., TestClient], policies: Path) -> None:
+    client = make_client(policy_dir=policies, reload_on_change=False, accept_any_payer=True)
+    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    before = runtime.evaluator
+    assert reload(client)
+    assert runtime.evaluator is not before
+    assert runtime.evaluator.accept_any_payer
+    assert runtime.evaluator.base_url == before.base_url
