@@ -22,7 +22,7 @@ from cds_service.auth.trust import load_trust
 from cds_service.cli import build_parser
 from cds_service.config import Settings, settings_error
 from cds_service.errors import ConfigurationError
-from cds_service.payer.models import PayerConfig
+from cds_service.payer.models import LineOfBusiness, PayerConfig
 from cds_service.policy.models import DiagnosisGroup, Policy
 from tests.support import ROOT, settings_for
 
@@ -265,26 +265,35 @@ def data_blocks() -> list[Block]:
     return [b for b in fenced_blocks() if b.lang in ("json", "yaml", "yml")]
 
 
+def documents(block: Block) -> list[Any]:
+    """The example's documents: a policy file may hold several versions, separated by ``---``."""
+    if block.lang == "json":
+        return [json.loads(block.text)]
+    return list(yaml.safe_load_all(block.text))
+
+
 def parse(block: Block) -> Any:
-    return json.loads(block.text) if block.lang == "json" else yaml.safe_load(block.text)
+    return documents(block)[0]
 
 
 @pytest.mark.parametrize("block", data_blocks(), ids=str)
 def test_every_json_and_yaml_example_parses_and_validates(block: Block, tmp_path: Path) -> None:
-    data = parse(block)
-    assert isinstance(data, dict), f"{block}: not a mapping"
-    if "clients" in data:  # a trust file: as the service loads it (http URLs need development)
-        path = tmp_path / "trust.yaml"
-        path.write_text(block.text)
-        assert load_trust(settings_for(tmp_path, trusted_clients=path)), str(block)
-    elif set(data) == {"diagnoses"}:  # an indication's diagnoses, as in a policy file
-        TypeAdapter(list[DiagnosisGroup]).validate_python(data["diagnoses"])
-    elif set(data) <= set(PayerConfig.model_fields):
-        PayerConfig.model_validate(data)
-    elif set(data) <= set(Policy.model_fields):
-        Policy.model_validate(data)
-    else:
-        pytest.fail(f"{block}: an example of no file the service reads: {sorted(data)}")
+    for data in documents(block):
+        assert isinstance(data, dict), f"{block}: not a mapping"
+        if "clients" in data:  # a trust file: as the service loads it (http URLs need development)
+            path = tmp_path / "trust.yaml"
+            path.write_text(block.text)
+            assert load_trust(settings_for(tmp_path, trusted_clients=path)), str(block)
+        elif set(data) == {"diagnoses"}:  # an indication's diagnoses, as in a policy file
+            TypeAdapter(list[DiagnosisGroup]).validate_python(data["diagnoses"])
+        elif set(data) == {"lines_of_business"}:  # the payer file's lines of business
+            TypeAdapter(list[LineOfBusiness]).validate_python(data["lines_of_business"])
+        elif set(data) <= set(PayerConfig.model_fields):
+            PayerConfig.model_validate(data)
+        elif set(data) <= set(Policy.model_fields) | {"schema"}:
+            Policy.model_validate(data)
+        else:
+            pytest.fail(f"{block}: an example of no file the service reads: {sorted(data)}")
 
 
 def test_the_docs_show_trust_files_and_policy_examples() -> None:
