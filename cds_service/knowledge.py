@@ -50,9 +50,6 @@ def load_knowledge(policy_dir: Path | None, payer_file: Path | None) -> Knowledg
 
 
 def _cross_check(knowledge: Knowledge, policy: Policy) -> list[str]:
-    if policy.payer != knowledge.payer.name:
-        # A card names the policy's payer as its source, coverage information the payer file's.
-        return [f"payer: {policy.payer!r} is not the payer file's name {knowledge.payer.name!r}"]
     known = [line.id for line in knowledge.payer.lines_of_business]
     problems = [f"determinations.{lob}: no line of business {lob!r} in the payer file "
                 f"(its ids: {', '.join(known)})"

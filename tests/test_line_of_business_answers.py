@@ -1,7 +1,7 @@
 """What a card offers is per line of business, from the payer file: a Medicare Advantage card
 never offers a written member waiver (CMS allows no ABN-style notice in Medicare Advantage; 42 CFR
 422 Subpart M), it offers the pre-service organization determination. A policy that does not
-decide for the member's plan shows no card; a policy of another payer is refused at load."""
+decide for the member's plan shows no card."""
 
 from __future__ import annotations
 
@@ -91,15 +91,6 @@ def test_override_reasons_of_the_payer_file_are_checked(
         tmp_path: Path, edit: Callable[[dict[str, Any]], None], words: str) -> None:
     with pytest.raises(ConfigurationError, match=words):
         load_knowledge(None, payer_file(tmp_path, edit))
-
-
-def test_a_policy_of_another_payer_is_refused(tmp_path: Path) -> None:
-    write_bundled_policy(tmp_path / "policies", payer="Another Health Plan")
-    with pytest.raises(ConfigurationError) as refused:
-        load_knowledge(tmp_path / "policies", None)
-    assert refused.value.problems == [
-        "payer: 'Another Health Plan' is not the payer file's name "
-        "'Blue Cross & Blue Shield of Rhode Island'"]
 
 
 def test_a_policy_naming_override_reasons_is_told_where_they_went(tmp_path: Path) -> None:
