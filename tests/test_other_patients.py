@@ -7,6 +7,7 @@ Coverage was already chosen by its beneficiary (payer/coverage.py ``applies``)."
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,6 @@ def condition(subject: str) -> dict[str, Any]:
 def decided(tmp_path: Path, subject: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the answer, the order's record) for the example order whose one reason is a Condition
     the EHR serves with ``subject``."""
-    ehr = EHR()
-    trust = write_trust(tmp_path / "trust.json", ehr.entry())
     body = with_fhir_access(example())
     order = body["context"]["draftOrders"]["entry"][0]["resource"]
     patient = body["context"]["patientId"]
@@ -42,6 +41,15 @@ def decided(tmp_path: Path, subject: str) -> tuple[dict[str, Any], dict[str, Any
         assert request.url.path == f"/fhir/Condition/{CONDITION}", request.url
         return httpx2.Response(200, json=condition(subject.format(patient=patient)))
 
+    return answered(tmp_path, body, fhir_server)
+
+
+def answered(tmp_path: Path, body: dict[str, Any],
+             fhir_server: Callable[[httpx2.Request], httpx2.Response] | None = None,
+             ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the answer, the one order's decision record) for an order-sign call of ``body``."""
+    ehr = EHR()
+    trust = write_trust(tmp_path / "trust.json", ehr.entry())
     settings = settings_for(tmp_path, trust, record_decisions=True)
     with serve(settings, fhir_server) as service:
         response = service.post("/cds-services/crd-order-sign", json=body, headers=ehr.auth())
@@ -82,23 +90,15 @@ def test_another_patient_is_found_where_each_resource_names_its_patient(
 def test_another_patient_s_coverage_is_left_out_and_its_path_recorded(tmp_path: Path) -> None:
     # The prefetched Bundle holds the member's Coverage and another patient's: the decision
     # uses the member's, and the record names where the other one was, not whose it is.
-    ehr = EHR()
-    trust = write_trust(tmp_path / "trust.json", ehr.entry())
     body = example()
     entries = body["prefetch"]["coverage"]["entry"]
     stranger = json.loads(json.dumps(entries[0]["resource"]))
     stranger.update(id="cov-stranger", beneficiary={"reference": "Patient/someone-else"})
     entries.append({"resource": stranger})
-    settings = settings_for(tmp_path, trust, record_decisions=True)
-    with serve(settings, None) as service:
-        response = service.post("/cds-services/crd-order-sign", json=body, headers=ehr.auth())
-        assert response.status_code == 200, response.text
-        records = service.app.state.runtime.records  # type: ignore[attr-defined]
-        with records.db.read() as conn:
-            [row] = conn.execute(select(decision_order)).mappings()
+    answer, row = answered(tmp_path, body)
     member = entries[0]["resource"]["id"]
-    [action] = response.json()["systemActions"]
+    [action] = answer["systemActions"]
     assert f'"Coverage/{member}"' in json.dumps(action)
-    assert "cov-stranger" not in json.dumps(response.json())
+    assert "cov-stranger" not in json.dumps(answer)
     assert row["ignored_elements"] == ["prefetch coverage[1]"]
     assert "someone-else" not in json.dumps(row, default=str)
