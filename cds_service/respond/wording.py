@@ -78,9 +78,14 @@ def summary(answer: Answer, line_name: str, what: str) -> str:
     # Each policy's own answers are checked to fit at load; answers combined from several
     # policies may need more: what is needed is then left to the card's lines (CDS Hooks 2.0:
     # summary < 140 characters).
-    while shown and len(full := f"{text}. {'; '.join(shown)}.") > MAX_SUMMARY:
+    while shown and len(full := f"{text}. {_clause(shown)}.") > MAX_SUMMARY:
         shown = shown[:-1]
     return full if shown else text
+
+
+def _clause(needs: list[str]) -> str:
+    """``Prior authorization needed; documentation needed``: one sentence, one capital."""
+    return "; ".join([needs[0], *(n[:1].lower() + n[1:] for n in needs[1:])])
 
 
 def indicator(answer: Answer | None) -> str:
