@@ -78,10 +78,8 @@ def detail(f: Finding, answer: Answer | None = None, also: Sequence[Finding] = (
                 parts.append(f"**Order:** {md.escape(f.order.describe())}")
             return "\n\n".join(parts)
     else:
-        if f.member_line is not None:
-            why = (f"The policy states no determination for this member's plan "
-                   f"({f.member_line.name}).")
-        elif f.coverage_found:
+        # (A plan type the policy decides nothing for gets no card: ``Finding.undecided``.)
+        if f.coverage_found:
             why = "The member's plan type could not be determined from their coverage."
         else:
             why = "No active coverage was found for this member."
