@@ -303,24 +303,17 @@ class Evaluator:
             rule = payer.unmatched_orders
             return Assertion(order, coverage.reference, rule.covered, rule.pa_needed,
                              tuple(rule.info_needed), rule.reason)
-        if not deciding and not unknown_line:
-            # The policies apply and decide nothing for this member's line of business: say
-            # so, citing them (CRD 2.2 indeterminate with a reason, q9).
-            f = undecided[0]
-            return Assertion(order, coverage.reference, "indeterminate",
-                             reason=payer.undecided_plan_reason,
-                             billing_codes=tuple(dict.fromkeys(u.code for u in undecided)),
-                             policy_url=f.policy_url, policy_id=f.policy.id,
-                             policy_version=f.policy.version,
-                             other_policies=_refs(undecided[1:]))
         if not deciding:
-            f = unknown_line[0]
-            return Assertion(order, coverage.reference, "indeterminate",
-                             reason=payer.unknown_plan_reason,
-                             billing_codes=tuple(dict.fromkeys(u.code for u in unknown_line)),
+            # The member's line of business is unknown, or the policies decide nothing for it:
+            # indeterminate with the payer file's reason for which (CRD 2.2, q9), citing them.
+            cited = unknown_line or undecided
+            reason = payer.unknown_plan_reason if unknown_line else payer.undecided_plan_reason
+            f = cited[0]
+            return Assertion(order, coverage.reference, "indeterminate", reason=reason,
+                             billing_codes=tuple(dict.fromkeys(u.code for u in cited)),
                              policy_url=f.policy_url, policy_id=f.policy.id,
                              policy_version=f.policy.version,
-                             other_policies=_refs(unknown_line[1:]))
+                             other_policies=_refs(cited[1:]))
         ranked = ranked_findings(deciding)
         answer = combine([f.answer for f in ranked if f.answer is not None])
         first = ranked[0]
