@@ -13,7 +13,6 @@ suite's, named after its id; the README's conformance section lists them with pa
 from __future__ import annotations
 
 import socket
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import httpx2
 import pytest
 
 from tests.auth.ehr import BASE, EHR
-from tests.ops.processes import READY_SECONDS, production, start, stop
+from tests.ops.processes import production, start, stop, wait_ready
 from tests.ops.test_tls import client_context, self_signed
 
 from . import inferno_suite as suite
@@ -101,18 +100,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     base = f"https://127.0.0.1:{served.port}"
     verify = client_context(cert_file)
     try:
-        deadline = time.monotonic() + READY_SECONDS
-        while True:
-            if served.proc.poll() is not None:
-                pytest.fail(f"server exited with {served.proc.returncode}:\n{served.output()}")
-            try:
-                if httpx2.get(f"{base}/readyz", timeout=1, verify=verify).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready:\n{served.output()}")
-            time.sleep(0.05)
+        wait_ready(served, base=base, verify=verify)
         with socket.create_connection(("127.0.0.1", served.port), timeout=10) as raw, \
                 verify.wrap_socket(raw, server_hostname="localhost") as conn:
             tls_version = conn.version()

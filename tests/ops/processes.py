@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -105,13 +106,16 @@ def start(env: dict[str, str], cwd: Path, *, workers: int = 1, name: str = "serv
     return Served(proc, port, stdout, stderr)
 
 
-def wait_ready(served: Served, timeout: float = READY_SECONDS) -> None:
+def wait_ready(served: Served, timeout: float = READY_SECONDS, *, base: str | None = None,
+               verify: ssl.SSLContext | bool = True) -> None:
+    """Until ``/readyz`` answers 200 (at ``base``, e.g. the HTTPS URL, with ``verify``)."""
     deadline = time.monotonic() + timeout
     while True:
         if served.proc.poll() is not None:
             pytest.fail(f"server exited with {served.proc.returncode}:\n{served.output()}")
         try:
-            if httpx2.get(f"{served.base}/readyz", timeout=1).status_code == 200:
+            if httpx2.get(f"{base or served.base}/readyz", timeout=1,
+                          verify=verify).status_code == 200:
                 return
         except httpx2.TransportError:
             pass

@@ -12,7 +12,6 @@ import socket
 import ssl
 import subprocess
 import threading
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ from cryptography.x509.oid import NameOID
 from cds_service import tls
 from cds_service.cli import main
 from tests.auth.ehr import EHR, SIGN_URL, write_trust
-from tests.ops.processes import CLI, READY_SECONDS, free_port, production, start, stop
+from tests.ops.processes import CLI, free_port, production, start, stop, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -84,19 +83,8 @@ def https_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
                      CDS_TLS_KEY_FILE=str(key_file))
     served = start(env, tmp_path)
     try:
-        deadline = time.monotonic() + READY_SECONDS
-        while True:
-            if served.proc.poll() is not None:
-                pytest.fail(f"server exited with {served.proc.returncode}:\n{served.output()}")
-            try:
-                if httpx2.get(f"https://127.0.0.1:{served.port}/readyz", timeout=1,
-                              verify=client_context(cert_file)).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready:\n{served.output()}")
-            time.sleep(0.05)
+        wait_ready(served, base=f"https://127.0.0.1:{served.port}",
+                   verify=client_context(cert_file))
         yield served.port, cert_file
     finally:
         assert stop(served) == 0
