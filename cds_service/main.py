@@ -49,8 +49,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                          static_url="/docs/static", redirect_slashes=False)
     app.state.runtime = runtime
     errors.install(app)
-    for module in (discovery, hooks, feedback, policies, records, health, metrics):
+    for module in (discovery, feedback, policies, records, health, metrics):
         app.include_router(module.router)
+    app.add_route(hooks.PATH, hooks.call_hook, methods=["POST"])
     openapi.install(app)
     app.add_middleware(RequestGuard, settings=runtime.settings)
     app.add_middleware(MetricsMiddleware)
