@@ -86,7 +86,7 @@ def detail(f: Finding, answer: Answer | None = None, also: Sequence[Finding] = (
         # The summary names each plan's determination; the statements are on the policy page.
         parts.append(f"**{md.escape(why)}**")
     parts += _evidence(f, said)
-    if p.member_liability and said.new(p.member_liability.quote):
+    if p.member_liability and f.quotes_member_liability and said.new(p.member_liability.quote):
         parts.append(f"**Member liability:** {said.inline(p.member_liability.quote)}")
     if name_order:
         parts.append(f"**Order:** {md.escape(f.order.describe())}")
