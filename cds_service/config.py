@@ -68,9 +68,11 @@ class Settings(BaseSettings):
 
     policy_dir: Path | None = None
     """Directory of extra policy files; a file whose policy id matches a bundled one replaces
-    it."""
+    it. A policy whose `payer` is not the payer file's `name` is refused."""
     payer_file: Path | None = None
-    """Payer identity and line-of-business mapping; unset, the bundled `payer/payer.yaml`."""
+    """Payer identity and line-of-business mapping; unset, the bundled `payer/payer.yaml`
+    (Blue Cross & Blue Shield of Rhode Island). Naming another payer, it leaves the bundled
+    policies (that payer's) unused."""
     reload_on_change: bool = True
     """`true`: the policy files and the payer file are loaded again when one changes (SIGHUP
     reloads them always); `false` where the file system reports no changes (some network file

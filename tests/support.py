@@ -21,6 +21,11 @@ SHARED = ROOT.parent / "shared"
 REFERENCE = SHARED / "reference"
 POLICY_DOCUMENT = SHARED / "policy" / "cryosurgical-ablation-liver-tumors.txt"
 HOOK_SERVICE = {s.hook: s.id for s in SERVICES.values()}
+EXAMPLE_POLICIES = EXAMPLES / "policies"
+EXAMPLE_PAYER = EXAMPLES / "payer.yaml"
+WITH_EXAMPLES: dict[str, Any] = {"policy_dir": EXAMPLE_POLICIES, "payer_file": EXAMPLE_PAYER}
+"""Settings of the service as a reader runs the example policies: with their fictional payer's
+payer file (a policy of another payer than the payer file's is refused)."""
 
 
 def require_shared(*paths: Path) -> None:

@@ -1,7 +1,7 @@
 """What a card offers is per line of business, from the payer file: a Medicare Advantage card
 never offers a written member waiver (CMS allows no ABN-style notice in Medicare Advantage; 42 CFR
-422 Subpart M), it offers the pre-service organization determination. A policy that does not
-decide for the member's plan shows no card."""
+422 Subpart M), nor quotes the policy's statement of one; it offers the pre-service organization
+determination. A policy that does not decide for the member's plan shows no card."""
 
 from __future__ import annotations
 
@@ -50,6 +50,39 @@ def test_a_medicare_advantage_card_offers_the_organization_determination_not_a_w
     [commercial] = call(client, example("order-sign-47383-commercial-hepatocellular-carcinoma")
                         ).json()["cards"]
     assert "member-agreed-to-pay" in reasons_of(commercial)
+
+
+LIABILITY = "**Member liability:**"
+WAIVER = "agreed in writing in advance"
+
+
+@pytest.mark.parametrize("name", [
+    "order-sign-47383-medicare-advantage-hepatocellular-carcinoma",
+    "order-sign-47383-medicare-advantage-no-indication",
+    "order-sign-47383-unknown-plan",  # the member might be a Medicare Advantage one
+])
+def test_a_card_that_may_reach_a_medicare_advantage_member_quotes_no_written_waiver(
+        client: TestClient, name: str) -> None:
+    [card] = call(client, example(name)).json()["cards"]
+    assert LIABILITY not in card["detail"] and WAIVER not in card["detail"]
+
+
+def test_a_commercial_card_quotes_the_policys_member_liability_statement(
+        client: TestClient) -> None:
+    [card] = call(client, example("order-sign-47383-commercial-hepatocellular-carcinoma")
+                  ).json()["cards"]
+    assert LIABILITY in card["detail"] and WAIVER in card["detail"]
+
+
+def test_whether_a_plan_types_cards_quote_the_liability_statement_is_the_payer_files(
+        make_client: Callable[..., TestClient], tmp_path: Path) -> None:
+    def quoted_for_every_line(data: dict[str, Any]) -> None:
+        for line in data["lines_of_business"]:
+            line.pop("quote_member_liability", None)
+    client = make_client(payer_file=payer_file(tmp_path, quoted_for_every_line))
+    [card] = call(client, example("order-sign-47383-medicare-advantage-hepatocellular-carcinoma")
+                  ).json()["cards"]
+    assert WAIVER in card["detail"]
 
 
 def test_every_override_reason_in_the_payer_file_names_its_source() -> None:

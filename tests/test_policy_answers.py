@@ -21,7 +21,7 @@ from cds_service.policy.answer import Answer, combine, decide
 from cds_service.policy.determinations import Criterion, Determination, PriorAuthorization
 from cds_service.respond import wording
 from cds_service.respond.coverage_info import Assertion
-from tests.support import EXAMPLES, call, example
+from tests.support import EXAMPLE_PAYER, EXAMPLES, WITH_EXAMPLES, call, example
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 HCC = {"quote": "The tumor is a hepatocellular carcinoma.",
@@ -142,10 +142,19 @@ def test_a_plain_covered_order_gets_no_card() -> None:
 
 # -- policy check, as an author runs it ------------------------------------------------------
 
+@pytest.fixture
+def example_payer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example policies' payer file, as an author of that payer's policies sets it."""
+    monkeypatch.setenv("CDS_PAYER_FILE", str(EXAMPLE_PAYER))
+
+
+@pytest.mark.usefixtures("example_payer")
 def test_policy_check_accepts_the_example_policies(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["policy", "check", str(EXAMPLES / "policies")]) == 0
     out = capsys.readouterr().out
-    assert out.count(": ok (") == 6
+    # The five example policies; the bundled one is another payer's, so not used.
+    assert out.count(": ok (") == 5
+    assert "cryosurgical-ablation-liver-tumors" not in out
 
 
 def broken_example(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
@@ -158,6 +167,7 @@ def broken_example(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> 
     return path
 
 
+@pytest.mark.usefixtures("example_payer")
 def test_policy_check_names_the_accepted_values_of_a_coded_field(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     def change(d: dict[str, Any]) -> None:
@@ -171,6 +181,7 @@ def test_policy_check_names_the_accepted_values_of_a_coded_field(
     assert "'withpa', 'withclaim', 'withorder' or 'retain-doc'" in err
 
 
+@pytest.mark.usefixtures("example_payer")
 def test_policy_check_names_the_valid_line_of_business_ids(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     def change(d: dict[str, Any]) -> None:
@@ -181,6 +192,7 @@ def test_policy_check_names_the_valid_line_of_business_ids(
         "commercial)" in capsys.readouterr().err
 
 
+@pytest.mark.usefixtures("example_payer")
 def test_policy_check_shows_where_a_quote_stops_matching(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     def change(d: dict[str, Any]) -> None:
@@ -201,7 +213,7 @@ def test_policy_check_shows_where_a_quote_stops_matching(
 def test_order_select_never_says_clinical_or_admin_documentation_is_needed(
         make_client: Callable[..., TestClient]) -> None:
     """CRD §hook-19; the card, worded from the same answer, keeps quiet about it too."""
-    client = make_client(policy_dir=EXAMPLES / "policies")
+    client = make_client(**WITH_EXAMPLES)
     body = example("order-sign-79445-commercial-hepatocellular-carcinoma")
     body["hook"] = "order-select"
     body["context"]["selections"] = ["ServiceRequest/sr-79445"]

@@ -109,6 +109,11 @@ def _bad_quote(policies: Path) -> tuple[Path, str]:
                                 overview={"quote": "secret-words never written"}), "overview.quote"
 
 
+@broken("a policy of another payer than the payer file's")
+def _other_payer(policies: Path) -> tuple[Path, str]:
+    return write_bundled_policy(policies, retold=True, payer="secret-words Health Plan"), "payer"
+
+
 @broken("a good file beside a bad one")
 def _half(policies: Path) -> tuple[Path, str]:
     write_bundled_policy(policies, retold=True)  # valid on its own

@@ -14,7 +14,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from tests.auth.ehr import BASE, EHR, serve, settings_for, write_trust
-from tests.support import EXAMPLES, HOOK_SERVICE, example
+from tests.support import EXAMPLES, HOOK_SERVICE, WITH_EXAMPLES, example
 
 SCENARIOS = yaml.safe_load((EXAMPLES / "scenarios.yaml").read_text())
 LINE_NAMES = {"medicare-advantage": "Medicare Advantage", "commercial": "Commercial"}
@@ -27,6 +27,17 @@ def test_every_request_file_has_a_scenario() -> None:
     listed = {s["request"] for s in SCENARIOS}
     on_disk = {f"requests/{p.name}" for p in (EXAMPLES / "requests").glob("*.json")}
     assert listed == on_disk
+
+
+def test_example_policy_scenarios_name_their_payer_file() -> None:
+    """A reader runs them as listed: the example policies are refused beside the bundled payer
+    file (another payer's)."""
+    for s in SCENARIOS:
+        if "policy_dir" in s:
+            assert (EXAMPLES / s["policy_dir"], EXAMPLES / s["payer_file"]) == (
+                WITH_EXAMPLES["policy_dir"], WITH_EXAMPLES["payer_file"]), s["request"]
+        else:
+            assert "payer_file" not in s, s["request"]
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +54,11 @@ def signed(tmp_path_factory: pytest.TempPathFactory, ehr: EHR) -> Iterator[TestC
 
 @pytest.fixture(scope="module")
 def signed_examples(tmp_path_factory: pytest.TempPathFactory, ehr: EHR) -> Iterator[TestClient]:
-    """The service with CDS_POLICY_DIR=fhir_examples/policies, as a reader runs the examples."""
+    """The service with CDS_POLICY_DIR=fhir_examples/policies and
+    CDS_PAYER_FILE=fhir_examples/payer.yaml, as a reader runs the examples."""
     tmp = tmp_path_factory.mktemp("scenarios-examples")
     with serve(settings_for(tmp, write_trust(tmp / "trust.json", ehr.entry()),
-                            policy_dir=EXAMPLES / "policies")) as client:
+                            **WITH_EXAMPLES)) as client:
         yield client
 
 

@@ -1,6 +1,7 @@
 """No card says what its own coverage-information record does not (issue 17).
 
-For every policy of both directories (the bundled one, and ``fhir_examples/policies``), every
+For every policy of both directories (the bundled one, and ``fhir_examples/policies`` with its
+fictional payer's ``fhir_examples/payer.yaml``), every
 card the preview can produce (each code, member situation and reason set, through the code that
 answers hook calls) is checked against the coded values of the coverage-information sent with it:
 the indicator, the summary, the labelled lines near the top, and that every quoted passage is in
@@ -18,9 +19,10 @@ import pytest
 from cds_service.evaluate import Evaluator
 from cds_service.knowledge import Knowledge, load_knowledge
 from cds_service.preview import Preview, preview
-from tests.support import EXAMPLES
+from tests.support import EXAMPLE_PAYER, EXAMPLE_POLICIES
 
-DIRECTORIES = {"bundled": None, "examples": EXAMPLES / "policies"}
+DIRECTORIES = {"bundled": (None, None), "examples": (EXAMPLE_POLICIES, EXAMPLE_PAYER)}
+"""Name: (CDS_POLICY_DIR, CDS_PAYER_FILE)."""
 NOT_COVERED = ("Not covered", "Not medically necessary", "Investigational")
 PA_LABELS = {"auth-needed": "Prior authorization needed.",
              "performpa": "Prior authorization needed, requested by the performing provider.",
@@ -35,12 +37,10 @@ PURPOSES = {"withpa": "with the prior authorization request", "withclaim": "with
 
 def previews() -> list[tuple[str, Knowledge, Preview]]:
     out = []
-    for name, directory in DIRECTORIES.items():
-        knowledge = load_knowledge(directory, None)
+    for name, (directory, payer_file) in DIRECTORIES.items():
+        knowledge = load_knowledge(directory, payer_file)
         evaluator = Evaluator(knowledge, public_base_url="https://cds.payer.example")
         for lp in knowledge.policies.all():
-            if directory is not None and lp.path.parent != directory:
-                continue  # the bundled policy is previewed once, with its own directory
             for item in asyncio.run(preview(evaluator, lp.policy, knowledge.payer)):
                 out.append((f"{name}:{lp.policy.id}:{item.label}", knowledge, item))
     return out

@@ -48,6 +48,11 @@ class LineOfBusiness(_Strict):
     override_reasons: list[OverrideReason] = []
     """Offered on the cards for this plan type's members (what fits one plan type may be
     wrong for another: Medicare Advantage allows no written member waiver)."""
+    quote_member_liability: bool = True
+    """Whether this plan type's cards quote a policy's ``member_liability`` statement; false
+    where the plan type's own rules decide when a member may be charged (Medicare Advantage: only
+    after a pre-service organization determination denies the service, whatever a waiver the
+    statement speaks of)."""
 
 
 class Assertion(_Strict):

@@ -33,6 +33,11 @@ class LoadedPolicy:
     """Text of the payer's source document, when the policy names one."""
 
 
+def is_bundled(loaded: LoadedPolicy) -> bool:
+    """Shipped with the service (the bundled payer's), not read from ``CDS_POLICY_DIR``."""
+    return loaded.path.parent == BUNDLED_DIR
+
+
 def in_force(versions: Sequence[LoadedPolicy], on: date) -> LoadedPolicy | None:
     """The version deciding for a service on ``on``: the latest ``effective`` on or before it (a
     version without one is in force from the start). None before the first version's date: the

@@ -180,7 +180,7 @@ def _make_text(f: Finding, answer: Answer | None, also: tuple[Finding, ...]) -> 
         lead.append(f"**{md.escape(why)}**")
     evidence = _evidence(f, said)
     tail = []
-    if p.member_liability and said.new(p.member_liability.quote):
+    if p.member_liability and f.quotes_member_liability and said.new(p.member_liability.quote):
         tail.append(f"**Member liability:** {said.inline(p.member_liability.quote)}")
     return _Text(tuple(lead), tuple(evidence), tuple(tail), False)
 

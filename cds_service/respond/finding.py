@@ -55,6 +55,14 @@ class Finding:
         return tuple(self.line.override_reasons) if self.line else ()
 
     @property
+    def quotes_member_liability(self) -> bool:
+        """Whether the card may quote the policy's member liability statement: not for a plan
+        type whose own rules decide that, nor for a member whose plan type is unknown and might
+        be one."""
+        lines = [self.line] if self.line else [line for line, _ in self.policy_lines]
+        return all(line.quote_member_liability for line in lines)
+
+    @property
     def determination(self) -> Determination | None:
         return self.policy.determinations.get(self.line.id) if self.line else None
 

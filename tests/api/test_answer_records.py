@@ -12,12 +12,12 @@ import pytest
 from cds_service.store.decisions import decisions_with_assertion, load_decision
 from tests.api.conftest import Service
 from tests.store.helpers import assertion_ids
-from tests.support import EXAMPLES, call, example
+from tests.support import WITH_EXAMPLES, call, example
 
 
 @pytest.fixture
 def examples(make_service: Callable[..., Service]) -> Service:
-    return make_service(policy_dir=EXAMPLES / "policies")
+    return make_service(**WITH_EXAMPLES)
 
 
 def recorded_assertion(service: Service, name: str) -> dict[str, Any]:
@@ -52,7 +52,9 @@ def test_prior_authorization_and_documentation_are_recorded(examples: Service) -
     assert "infoNeeded" not in a
 
 
-def test_a_not_covered_answer_records_no_other_codes(examples: Service) -> None:
-    a = recorded_assertion(examples, "order-sign-47383-commercial-hepatocellular-carcinoma")
+def test_a_not_covered_answer_records_no_other_codes(
+        make_service: Callable[..., Service]) -> None:
+    # The bundled policy's answer, on the bundled payer's service.
+    a = recorded_assertion(make_service(), "order-sign-47383-commercial-hepatocellular-carcinoma")
     assert a["covered"] == "not-covered"
     assert not {"paNeeded", "docNeeded", "docPurpose", "infoNeeded", "otherPolicies"} & set(a)

@@ -19,7 +19,7 @@ from selenium.webdriver.chrome.service import Service
 
 from cds_service.main import create_app
 from tests.ops.processes import free_port
-from tests.support import ROOT, settings_for
+from tests.support import ROOT, WITH_EXAMPLES, settings_for
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -45,15 +45,16 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def examples_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The service with the example policies (fhir_examples/policies) beside the bundled one."""
-    yield from _serve(tmp_path_factory.mktemp("browser-examples"),
-                      ROOT / "fhir_examples" / "policies")
+    """The service with the example policies and their fictional payer's file, as
+    fhir_examples/README.md runs them."""
+    yield from _serve(tmp_path_factory.mktemp("browser-examples"), **WITH_EXAMPLES)
 
 
-def _serve(tmp: Path, policy_dir: Path) -> Iterator[str]:
+def _serve(tmp: Path, policy_dir: Path, payer_file: Path | None = None) -> Iterator[str]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    app = create_app(settings_for(tmp, public_base_url=base, policy_dir=policy_dir))
+    app = create_app(settings_for(tmp, public_base_url=base, policy_dir=policy_dir,
+                                  payer_file=payer_file))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, ws="none",
                                            log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -10,14 +10,12 @@ from selenium.webdriver.common.by import By
 
 from cds_service.knowledge import load_knowledge
 from cds_service.preview import scenarios
-from tests.support import ROOT
+from tests.support import EXAMPLE_PAYER, EXAMPLE_POLICIES
 
 pytestmark = pytest.mark.browser
 
-EXAMPLES = ROOT / "fhir_examples" / "policies"
-KNOWLEDGE = load_knowledge(EXAMPLES, None)
-POLICIES = sorted(lp.policy.id for lp in KNOWLEDGE.policies.all()
-                  if lp.path.parent == EXAMPLES)
+KNOWLEDGE = load_knowledge(EXAMPLE_POLICIES, EXAMPLE_PAYER)
+POLICIES = sorted(lp.policy.id for lp in KNOWLEDGE.policies.all())
 
 
 @pytest.mark.parametrize("width", [420, 1400])

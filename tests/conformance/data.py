@@ -41,6 +41,21 @@ def fake_ehr(request: httpx2.Request) -> httpx2.Response:
     return httpx2.Response(404)
 
 
+def payors(body: dict[str, Any]) -> set[str]:
+    """The payer names (``Coverage.payor.display``) of the Coverages a request prefetches."""
+    found = set()
+    for value in (body.get("prefetch") or {}).values():
+        if not isinstance(value, dict):
+            continue
+        bundle = value.get("resourceType") == "Bundle"
+        for entry in (value.get("entry") or []) if bundle else [{"resource": value}]:
+            resource = entry.get("resource") or {}
+            if resource.get("resourceType") == "Coverage":
+                found |= {p.get("display") for p in resource.get("payor") or []
+                          if isinstance(p.get("display"), str)}
+    return found
+
+
 def load_json(path: Path) -> Any:
     if path.is_relative_to(REFERENCE):
         require_shared(path)

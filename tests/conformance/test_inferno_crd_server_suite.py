@@ -16,6 +16,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -24,6 +25,7 @@ import pytest
 from tests.auth.ehr import BASE, EHR
 from tests.ops.processes import production, start, stop, wait_ready
 from tests.ops.test_tls import client_context, self_signed
+from tests.support import EXAMPLE_PAYER, EXAMPLE_POLICIES
 
 from . import inferno_suite as suite
 from .data import EXAMPLES, REFERENCE, SERVICE_IDS, load_json
@@ -45,10 +47,13 @@ OURS = {
     "order-dispatch": ["order-dispatch-47381-commercial-neuroendocrine-liver-metastases"],
     "order-select": ["order-select-47383-medicare-advantage-hepatocellular-carcinoma"],
     "order-sign": ["order-sign-47383-medicare-advantage-hepatocellular-carcinoma",
-                   "order-sign-47383-unknown-plan", "order-sign-mixed-orders",
-                   # An example policy's prior authorization with documentation: the
-                   # Instructions card (the server runs with CDS_POLICY_DIR=fhir_examples/policies).
-                   "order-sign-79445-commercial-hepatocellular-carcinoma"],
+                   "order-sign-47383-unknown-plan", "order-sign-mixed-orders"],
+}
+OF_THE_EXAMPLE_PAYER = {
+    # An example policy's prior authorization with documentation: the Instructions card. Sent to
+    # the fictional example payer's own deployment (CDS_POLICY_DIR=fhir_examples/policies,
+    # CDS_PAYER_FILE=fhir_examples/payer.yaml): one service answers for one payer.
+    "order-sign": ["order-sign-79445-commercial-hepatocellular-carcinoma"],
 }
 HOOKS = sorted(PRESETS)
 
@@ -81,21 +86,35 @@ def as_2_0_1_client(name: str) -> dict[str, Any]:
     return body
 
 
-def bodies() -> list[tuple[str, str, dict[str, Any]]]:
+def bodies(ours: dict[str, list[str]] = OURS, *, presets: bool = True,
+           ) -> list[tuple[str, str, dict[str, Any]]]:
     out = [(name, hook, load_json(REFERENCE / "crd" / name))
-           for hook, names in PRESETS.items() for name in names]
-    out += [(name, hook, as_2_0_1_client(name)) for hook, names in OURS.items()
+           for hook, names in (PRESETS if presets else {}).items() for name in names]
+    out += [(name, hook, as_2_0_1_client(name)) for hook, names in ours.items()
             for name in names]
     return out
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    tmp_path = tmp_path_factory.mktemp("inferno")
+    """The service with its bundled policies and payer file: the presets and our requests."""
+    yield from _run(tmp_path_factory.mktemp("inferno"), bodies())
+
+
+@pytest.fixture(scope="module")
+def examples_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    """The fictional example payer's deployment: its members' requests."""
+    yield from _run(tmp_path_factory.mktemp("inferno-examples"),
+                    bodies(OF_THE_EXAMPLE_PAYER, presets=False),
+                    CDS_POLICY_DIR=str(EXAMPLE_POLICIES), CDS_PAYER_FILE=str(EXAMPLE_PAYER))
+
+
+def _run(tmp_path: Path, sent: list[tuple[str, str, dict[str, Any]]],
+         **settings: str) -> Iterator[Run]:
     cert_file, key_file = self_signed(tmp_path)
     ehr = EHR()
     env = production(tmp_path, ehr, CDS_TLS_CERT_FILE=str(cert_file),
-                     CDS_TLS_KEY_FILE=str(key_file), CDS_POLICY_DIR=str(EXAMPLES / "policies"))
+                     CDS_TLS_KEY_FILE=str(key_file), **settings)
     served = start(env, tmp_path)
     base = f"https://127.0.0.1:{served.port}"
     verify = client_context(cert_file)
@@ -109,7 +128,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         discovery = httpx2.get(f"{base}/cds-services", timeout=10, verify=verify, headers={
             "Authorization": f"Bearer {ehr.token(f'{BASE}/cds-services')}"})
         exchanges = []
-        for name, hook, request in bodies():
+        for name, hook, request in sent:
             service = SERVICE_IDS[hook]
             jti = str(uuid.uuid4())  # one fresh token per request, as the suite signs them
             token = ehr.token(f"{BASE}/cds-services/{service}", jti=jti)
@@ -214,13 +233,24 @@ def test_crd_coverage_info_system_action_across_hooks_validation(run: Run) -> No
     assert all(suite.coverage_info_action_errors(a, "2.0.1") == [] for a in actions)
 
 
-def test_crd_valid_instructions_card_received_across_hooks(run: Run) -> None:
-    cards = [c for e in run.exchanges for c in e.body["cards"]]
+def test_crd_valid_instructions_card_received_across_hooks(run: Run, examples_run: Run) -> None:
+    cards = [c for r in (run, examples_run) for e in r.exchanges for c in e.body["cards"]]
     # The suite skips this test when no hook returned one; the example policies' prior
     # authorization with documentation gets one.
     assert any(suite.is_instructions(c) for c in cards)
     assert all(card_errors == [] for card_errors in
                (suite.card_errors(c) for c in cards if suite.is_instructions(c)))
+
+
+def test_the_example_payers_answers_pass_the_suites_checks(examples_run: Run) -> None:
+    assert examples_run.exchanges
+    for e in examples_run.exchanges:
+        assert e.status == 200, (e.name, e.body)
+        assert suite.response_errors(e.hook, e.body) == [], e.name
+        assert all(suite.card_optional_errors(c) == [] for c in e.body["cards"]), e.name
+        actions = suite.coverage_info_actions(e.hook, e.body)
+        assert actions, e.name
+        assert all(suite.coverage_info_action_errors(a, "2.0.1") == [] for a in actions), e.name
 
 
 # -- the calls themselves -------------------------------------------------------------------------
