@@ -114,16 +114,17 @@ class Database:
         return self.url.render_as_string(hide_password=True)
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """One transaction, committed when the block ends (rolled back if it raises).
+    def write(self, on: Connection | None = None) -> Iterator[Connection]:
+        """One transaction, committed when the block ends (rolled back if it raises), on a
+        connection of the pool or on ``on``, one the caller holds (the records writer's).
         Never open one inside another: on SQLite the second would wait for the first."""
         if self._write_lock is None:
-            with self.engine.begin() as conn:
+            with _transaction(self.engine, on) as conn:
                 yield conn
             return
         assert self._lock_file is not None
         engine = self.engine  # first use creates the file's directory, where the lock lives
-        with self._write_lock, _process_lock(self._lock_file), engine.begin() as conn:
+        with self._write_lock, _process_lock(self._lock_file), _transaction(engine, on) as conn:
             yield conn
 
     @contextmanager
@@ -194,6 +195,16 @@ class Database:
         raise ConfigurationError(f"{_SETTING} ({self.describe()})", [
             f"the database {state}; this version of cds-service needs revision {head!r}: "
             f"run `cds-service db upgrade` with the same {_SETTING}, then start again"])
+
+
+@contextmanager
+def _transaction(engine: Engine, on: Connection | None) -> Iterator[Connection]:
+    if on is None:
+        with engine.begin() as conn:
+            yield conn
+    else:
+        with on.begin():
+            yield on
 
 
 @contextmanager
