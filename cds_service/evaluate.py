@@ -51,8 +51,8 @@ from cds_service.respond.coverage_info import (
     Assertion,
     PolicyRef,
     already_asserted,
+    assert_on,
     build_action,
-    coverage_information,
     target,
 )
 from cds_service.respond.finding import Finding
@@ -431,14 +431,14 @@ class Evaluator:
                     cards.append(card)
                     evaluation.cards.append((f, card))
         if options.coverage_info:
+            day = today.isoformat()
             for order in evaluation.orders:
                 a = evaluation.assertions.get(order.index)
                 if a is None:
                     continue
-                a = a.for_version(options.version)
                 assertion_id = self.new_id()
-                extension = coverage_information(a, assertion_id=assertion_id, today=today,
-                                                 version=options.version)
+                a, extension = assert_on(a, assertion_id=assertion_id, today=day,
+                                         version=options.version)
                 if already_asserted(target(order, options.version), extension):
                     continue
                 action = build_action(a, extension=extension, payer=self.knowledge.payer.name,

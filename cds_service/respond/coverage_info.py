@@ -11,7 +11,7 @@ hold by construction (checked on the payer file at load, and by ``for_version`` 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date
 from typing import Any
 
@@ -25,6 +25,9 @@ from cds_service.policy.models import ProcedureCode
 COVERAGE_INFORMATION = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
 # Sub-extensions that differ between two assertions of the same thing made on different calls.
 _PER_CALL = {"date", "coverage-assertion-id"}
+# Bound on the templates kept: what can be asserted is fixed by the loaded policies and payer
+# file, far fewer; a reload starts a new set.
+_MAX_TEMPLATES = 4096
 
 
 @dataclass(frozen=True)
@@ -82,9 +85,62 @@ class Assertion:
                        doc_needed=docs, doc_purpose=purposes)
 
 
+@dataclass(frozen=True)
+class Template:
+    """What one assertion says in one CRD version, worked out once (``for_version`` and the
+    extension's sub-extensions); each order it is made on adds only its Coverage, the date and
+    an assertion id (``said``)."""
+
+    said: dict[str, Any]
+    """The fields ``for_version`` changes, with their new values (usually none)."""
+    subs: tuple[dict[str, Any], ...]
+    """The sub-extensions between ``coverage`` and ``date``: shared by every extension made
+    from the template, so never changed in place (the response is only serialised)."""
+
+
+_CONTENT = tuple(f.name for f in fields(Assertion) if f.name not in {"order", "coverage_reference"})
+_TEMPLATES: dict[tuple[str, tuple[Any, ...]], Template] = {}
+
+
+def template(a: Assertion, version: CrdVersion) -> Template:
+    """The template for what ``a`` says (everything but its order and Coverage) in ``version``,
+    made the first time it is asserted: the same (policy, version, line of business,
+    indication), or the payer's answer for orders no policy decides, says the same every time."""
+    key = (version.name, tuple(getattr(a, name) for name in _CONTENT))
+    found = _TEMPLATES.get(key)
+    if found is None:
+        said = a.for_version(version)
+        subs = coverage_information(said, assertion_id="", today=date.min,
+                                    version=version)["extension"]
+        assert subs[0]["url"] == "coverage" and [s["url"] for s in subs[-2:]] == [
+            "date", "coverage-assertion-id"]
+        changed = {name: getattr(said, name) for name in _CONTENT
+                   if getattr(said, name) != getattr(a, name)}
+        if len(_TEMPLATES) >= _MAX_TEMPLATES:
+            _TEMPLATES.clear()
+        found = _TEMPLATES[key] = Template(changed, tuple(subs[1:-2]))
+    return found
+
+
+def assert_on(a: Assertion, *, assertion_id: str, today: str, version: CrdVersion,
+              ) -> tuple[Assertion, dict[str, Any]]:
+    """``a`` said in ``version`` (``for_version``) and its coverage-information extension
+    (``coverage_information``), from the template: the same values, without building them
+    again for every order. ``today``: the date in ISO form."""
+    t = template(a, version)
+    extension = {"url": COVERAGE_INFORMATION, "extension": [
+        {"url": "coverage", "valueReference": {"reference": a.coverage_reference}},
+        *t.subs,
+        {"url": "date", "valueDate": today},
+        {"url": "coverage-assertion-id", "valueString": assertion_id},
+    ]}
+    return (replace(a, **t.said) if t.said else a), extension
+
+
 def coverage_information(a: Assertion, *, assertion_id: str, today: date,
                          version: CrdVersion) -> dict[str, Any]:
-    """The extension for ``a`` (already ``for_version``), in ``version``'s shape."""
+    """The extension for ``a`` (already ``for_version``), in ``version``'s shape. (Per order,
+    ``assert_on`` gives the same from a template.)"""
     subs: list[dict[str, Any]] = [
         {"url": "coverage", "valueReference": {"reference": a.coverage_reference}},
         {"url": "covered", "valueCode": a.covered},
