@@ -219,6 +219,8 @@ class Evaluator:
             codes, unread = await self.codes(order, data)
             if unread:
                 orders[i] = order = replace(order, unread=(*order.unread, *unread))
+            if not any(self.knowledge.policies.names(*pair) for pair in codes):
+                continue  # the date of service, read below, only picks a policy's version
             found = self.match(codes, order.service_date or today)
             if found:
                 matches[order.index] = found
