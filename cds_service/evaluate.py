@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
@@ -70,7 +71,7 @@ class Coverage:
     others: tuple[str, ...] = ()
     """Where Coverages of another patient were found and left out (paths only, for the record)."""
 
-    @property
+    @cached_property
     def reference(self) -> str | None:
         rid = (self.resource or {}).get("id")
         return f"Coverage/{rid}" if isinstance(rid, str) and rid else None
@@ -181,14 +182,16 @@ class Evaluator:
             # was unable to invoke the queries itself" (2.2 foundation.md §found-32, 2.1 the
             # same; 2.0.1 defers to CDS Hooks §Prefetch). A Coverage read but not usable is
             # the 400 of hooks.md (2.1, 2.2: "no Coverage is accessible"), in ``coverage``.
-            coverage = member if member is not None and not own \
-                else await self.coverage(order, data)
+            if member is not None and not own:
+                coverage = member
+            else:
+                coverage = await self.coverage(order, data)
+                coverage.check_id()
             if not own:
                 member = coverage
             if coverage.others:
                 evaluation.ignored_elements[order.index] = (
                     *evaluation.ignored_elements.get(order.index, ()), *coverage.others)
-            coverage.check_id()
             found = [await self.finding(order, policy, code, coverage, data,
                                         drafts=service.drafts, primary=service.primary)
                      for policy, code in matches.get(order.index, [])]

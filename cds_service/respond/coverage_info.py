@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, fields, replace
 from datetime import date
+from operator import attrgetter
 from typing import Any
 
 from cds_service.crd_versions import CrdVersion
@@ -99,6 +100,7 @@ class Template:
 
 
 _CONTENT = tuple(f.name for f in fields(Assertion) if f.name not in {"order", "coverage_reference"})
+_content = attrgetter(*_CONTENT)
 _TEMPLATES: dict[tuple[str, tuple[Any, ...]], Template] = {}
 
 
@@ -106,7 +108,7 @@ def template(a: Assertion, version: CrdVersion) -> Template:
     """The template for what ``a`` says (everything but its order and Coverage) in ``version``,
     made the first time it is asserted: the same (policy, version, line of business,
     indication), or the payer's answer for orders no policy decides, says the same every time."""
-    key = (version.name, tuple(getattr(a, name) for name in _CONTENT))
+    key = (version.name, _content(a))
     found = _TEMPLATES.get(key)
     if found is None:
         said = a.for_version(version)
@@ -198,18 +200,18 @@ def target(order: Order, version: CrdVersion) -> dict[str, Any]:
 
 def build_action(a: Assertion, *, extension: dict[str, Any], payer: str,
                  version: CrdVersion) -> Action:
-    # The order as received, less what is not valid FHIR JSON (``"reasonCode": []``, nulls).
-    resource = dict(pruned(target(a.order, version)))
+    # The order as received, less what is not valid FHIR JSON (``"reasonCode": []``, nulls);
+    # a shallow copy: only ``extension`` differs, and the request is never changed.
+    resource = pruned(target(a.order, version))
     # Replace an earlier assertion for the same coverage, keep every other extension (§resp-37).
     kept = [ext for ext in elements(resource.get("extension"))
             if not (isinstance(ext, dict) and ext.get("url") == COVERAGE_INFORMATION
                     and _coverage_of(ext) == a.coverage_reference)]
-    resource["extension"] = [*kept, extension]
     return Action(
         type="update",
         description=f"Record {payer} coverage information on the order "
                     f"{a.order.describe()}: {a.phrase or 'coverage ' + a.covered}",
-        resource=resource,
+        resource={**resource, "extension": [*kept, extension]},
     )
 
 
