@@ -194,7 +194,7 @@ class Evaluator:
                     *evaluation.ignored_elements.get(order.index, ()), *coverage.others)
             found = [await self.finding(order, policy, code, coverage, data,
                                         drafts=service.drafts, primary=service.primary)
-                     for policy, code in matches.get(order.index, [])]
+                     for policy, code in matches[order.index]] if order.index in matches else []
             evaluation.findings += found
             if coverage.reference is None:
                 continue
@@ -217,12 +217,16 @@ class Evaluator:
         request could not be read are marked so (in ``orders``)."""
         matches: dict[int, list[tuple[Policy, ProcedureCode]]] = {}
         today = self.today()
+        names = self.knowledge.policies.names
         for i, order in enumerate(orders):
             await _let_others_in(i)
             codes, unread = await self.codes(order, data)
             if unread:
                 orders[i] = order = replace(order, unread=(*order.unread, *unread))
-            if not any(self.knowledge.policies.names(*pair) for pair in codes):
+            for system, code in codes:
+                if names(system, code):
+                    break
+            else:
                 continue  # the date of service, read below, only picks a policy's version
             found = self.match(codes, order.service_date or today)
             if found:
@@ -300,14 +304,14 @@ class Evaluator:
             # applies (CRD 2.2 indeterminate, with the payer's reason; q9).
             return Assertion(order, coverage.reference, "indeterminate",
                              reason=payer.unreadable_order_reason)
-        deciding = [f for f in found if f.answer is not None]
-        unknown_line = [f for f in found if f.answer is None and f.member_line is None]
-        undecided = [f for f in found if f.undecided]
         if not found:
             # No policy matched: the payer file's answer for orders no policy decides.
             rule = payer.unmatched_orders
             return Assertion(order, coverage.reference, rule.covered, rule.pa_needed,
                              tuple(rule.info_needed), rule.reason)
+        deciding = [f for f in found if f.answer is not None]
+        unknown_line = [f for f in found if f.answer is None and f.member_line is None]
+        undecided = [f for f in found if f.undecided]
         if not deciding:
             # The member's line of business is unknown, or the policies decide nothing for it:
             # indeterminate with the payer file's reason for which (CRD 2.2, q9), citing them.
