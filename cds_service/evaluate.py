@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -21,6 +20,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
+import uuid_utils
 from pydantic import ValidationError
 
 from cds_service.crd_versions import CrdVersion, canonical_context
@@ -107,7 +107,12 @@ class Evaluation:
 
 
 def _uuid() -> str:
-    return str(uuid.uuid4())
+    """Card, suggestion and coverage-assertion ids: UUIDs of version 7 (RFC 9562), random but
+    for a leading millisecond timestamp (the assertion says its date already). Each is a key of
+    an index in the records database; random (version 4) keys put every order's row in another
+    index page, and the page writes of a commit grew with the orders of a call (about 16 us per
+    order of a 50-order call on SQLite), where time-ordered keys append to the same page."""
+    return str(uuid_utils.uuid7())
 
 
 class Evaluator:
