@@ -232,7 +232,9 @@ class Evaluator:
                 if names(system, code):
                     break
             else:
-                continue  # the date of service, read below, only picks a policy's version
+                # No policy names any of its codes: no match, whatever its date of service
+                # (which only picks the version of a policy in force), so that is not read.
+                continue
             found = self.match(codes, order.service_date or today)
             if found:
                 matches[order.index] = found

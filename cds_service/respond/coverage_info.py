@@ -27,7 +27,8 @@ COVERAGE_INFORMATION = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/e
 # Sub-extensions that differ between two assertions of the same thing made on different calls.
 _PER_CALL = {"date", "coverage-assertion-id"}
 # Bound on the templates kept: what can be asserted is fixed by the loaded policies and payer
-# file, far fewer; a reload starts a new set.
+# file, far fewer. After a reload, templates of what is no longer said are never read again
+# (the key is the whole content), and the bound clears them.
 _MAX_TEMPLATES = 4096
 
 
@@ -90,7 +91,7 @@ class Assertion:
 class Template:
     """What one assertion says in one CRD version, worked out once (``for_version`` and the
     extension's sub-extensions); each order it is made on adds only its Coverage, the date and
-    an assertion id (``said``)."""
+    an assertion id (``assert_on``)."""
 
     said: dict[str, Any]
     """The fields ``for_version`` changes, with their new values (usually none)."""
