@@ -102,34 +102,47 @@ ORDER_TYPES: dict[str, OrderType] = {
 }
 
 
-def walk(value: Any, path: Path) -> Iterator[Any]:
+def walk(value: Any, path: Path) -> list[Any]:
     """Every value at ``path`` under ``value``, flattening repeating elements; wrong shapes
-    (a string where an object belongs) have no values rather than raising."""
-    if not path:
-        yield from (v for v in (value if isinstance(value, list) else [value]) if v is not None)
-        return
-    step, rest = path[0], path[1:]
-    for item in value if isinstance(value, list) else [value]:
-        if not isinstance(item, dict):
-            continue
-        if isinstance(step, Ext):
-            for ext in elements(item.get("extension")):
-                if isinstance(ext, dict) and ext.get("url") == step.url:
-                    yield from walk(ext, rest)
-        else:
-            yield from walk(item.get(step), rest)
+    (a string where an object belongs) have no values rather than raising. Level by level, in
+    document order: read for every order of every call, where a recursive generator cost
+    several times as much."""
+    level = value if isinstance(value, list) else [value]
+    for step in path:
+        below: list[Any] = []
+        for item in level:
+            if not isinstance(item, dict):
+                continue
+            if isinstance(step, Ext):
+                below += [ext for ext in elements(item.get("extension"))
+                          if isinstance(ext, dict) and ext.get("url") == step.url]
+                continue
+            child = item.get(step)
+            if isinstance(child, list):
+                below += child
+            elif child is not None:
+                below.append(child)
+        if not below:
+            return below
+        level = below
+    return [v for v in level if v is not None]
 
 
 def order_type(resource: dict[str, Any]) -> OrderType | None:
     return ORDER_TYPES.get(str(resource.get("resourceType")))
 
 
+def code_concepts(resource: dict[str, Any]) -> list[Any]:
+    """The values at the order type's code paths: the CodeableConcepts naming what the order
+    asks for (read once per order for its codes and its name)."""
+    row = order_type(resource)
+    return [concept for path in row.codes for concept in walk(resource, path)] if row else []
+
+
 def order_codes(resource: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """(system, code) of every coding naming what the order asks for."""
-    row = order_type(resource)
-    for path in row.codes if row else ():
-        for concept in walk(resource, path):
-            yield from codings(concept)
+    for concept in code_concepts(resource):
+        yield from codings(concept)
 
 
 def referenced(resource: dict[str, Any]) -> Iterator[tuple[str, Path]]:
@@ -217,20 +230,23 @@ def service_date(resource: dict[str, Any]) -> date | None:
 _FHIR_DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?(?:T|\Z)")
 
 
-def describe(resource: dict[str, Any]) -> str:
-    """How a clinician knows the order: the text of its first code, else a coding's display."""
+def describe(resource: dict[str, Any], concepts: list[Any] | None = None) -> str:
+    """How a clinician knows the order: the text of its first code, else a coding's display.
+    ``concepts``: ``code_concepts(resource)``, when already read."""
     row = order_type(resource)
-    paths = ((row.name, *row.codes) if row.name else row.codes) if row else ()
-    for path in paths:
-        for concept in walk(resource, path):
-            if not isinstance(concept, dict):
-                continue
-            if isinstance(concept.get("text"), str) and concept["text"]:
-                return str(concept["text"])
-            for coding in elements(concept.get("coding")):
-                if isinstance(coding, dict) and isinstance(coding.get("display"), str) \
-                        and coding["display"]:
-                    return str(coding["display"])
+    if concepts is None:
+        concepts = code_concepts(resource)
+    if row is not None and row.name:
+        concepts = [*walk(resource, row.name), *concepts]
+    for concept in concepts:
+        if not isinstance(concept, dict):
+            continue
+        if isinstance(concept.get("text"), str) and concept["text"]:
+            return str(concept["text"])
+        for coding in elements(concept.get("coding")):
+            if isinstance(coding, dict) and isinstance(coding.get("display"), str) \
+                    and coding["display"]:
+                return str(coding["display"])
     return str(resource.get("resourceType"))
 
 
@@ -277,10 +293,15 @@ class Order:
         return list(self._codes)
 
     @cached_property
+    def _concepts(self) -> list[Any]:
+        # Read for the codes and the name: once. (An Order is never changed, only replaced, and
+        # the resources it holds are the request's, read-only.)
+        return code_concepts(self.resource)
+
+    @cached_property
     def _codes(self) -> tuple[tuple[str, str], ...]:
-        # Read for matching, the record and the card: once. (An Order is never changed, only
-        # replaced, and the resources it holds are the request's, read-only.)
-        found = list(order_codes(self.resource))
+        # Read for matching, the record and the card: once.
+        found = [pair for concept in self._concepts for pair in codings(concept)]
         if self.via is not None:
             found += order_codes(self.via)
         return tuple(dict.fromkeys(found))
@@ -297,4 +318,4 @@ class Order:
 
     @cached_property
     def _description(self) -> str:
-        return describe(self.resource)
+        return describe(self.resource, self._concepts)

@@ -79,6 +79,11 @@ class PolicySet:
     def has_versions(self, policy_id: str) -> bool:
         return len(self.versions.get(policy_id, ())) > 1
 
+    def names(self, system: str, code: str) -> bool:
+        """Whether any version of any policy names the code (whatever the date)."""
+        system = canonical_system(system)
+        return (system, canonical_code(system, code)) in self._by_code
+
     def by_code(self, system: str, code: str, on: date,
                 ) -> tuple[tuple[Policy, ProcedureCode], ...]:
         """Every policy naming the code in its version in force ``on`` (several may: each

@@ -11,8 +11,9 @@ hold by construction (checked on the payer file at load, and by ``for_version`` 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date
+from operator import attrgetter
 from typing import Any
 
 from cds_service.crd_versions import CrdVersion
@@ -25,6 +26,10 @@ from cds_service.policy.models import ProcedureCode
 COVERAGE_INFORMATION = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
 # Sub-extensions that differ between two assertions of the same thing made on different calls.
 _PER_CALL = {"date", "coverage-assertion-id"}
+# Bound on the templates kept: what can be asserted is fixed by the loaded policies and payer
+# file, far fewer. After a reload, templates of what is no longer said are never read again
+# (the key is the whole content), and the bound clears them.
+_MAX_TEMPLATES = 4096
 
 
 @dataclass(frozen=True)
@@ -82,9 +87,63 @@ class Assertion:
                        doc_needed=docs, doc_purpose=purposes)
 
 
+@dataclass(frozen=True)
+class Template:
+    """What one assertion says in one CRD version, worked out once (``for_version`` and the
+    extension's sub-extensions); each order it is made on adds only its Coverage, the date and
+    an assertion id (``assert_on``)."""
+
+    said: dict[str, Any]
+    """The fields ``for_version`` changes, with their new values (usually none)."""
+    subs: tuple[dict[str, Any], ...]
+    """The sub-extensions between ``coverage`` and ``date``: shared by every extension made
+    from the template, so never changed in place (the response is only serialised)."""
+
+
+_CONTENT = tuple(f.name for f in fields(Assertion) if f.name not in {"order", "coverage_reference"})
+_content = attrgetter(*_CONTENT)
+_TEMPLATES: dict[tuple[str, tuple[Any, ...]], Template] = {}
+
+
+def template(a: Assertion, version: CrdVersion) -> Template:
+    """The template for what ``a`` says (everything but its order and Coverage) in ``version``,
+    made the first time it is asserted: the same (policy, version, line of business,
+    indication), or the payer's answer for orders no policy decides, says the same every time."""
+    key = (version.name, _content(a))
+    found = _TEMPLATES.get(key)
+    if found is None:
+        said = a.for_version(version)
+        subs = coverage_information(said, assertion_id="", today=date.min,
+                                    version=version)["extension"]
+        assert subs[0]["url"] == "coverage" and [s["url"] for s in subs[-2:]] == [
+            "date", "coverage-assertion-id"]
+        changed = {name: getattr(said, name) for name in _CONTENT
+                   if getattr(said, name) != getattr(a, name)}
+        if len(_TEMPLATES) >= _MAX_TEMPLATES:
+            _TEMPLATES.clear()
+        found = _TEMPLATES[key] = Template(changed, tuple(subs[1:-2]))
+    return found
+
+
+def assert_on(a: Assertion, *, assertion_id: str, today: str, version: CrdVersion,
+              ) -> tuple[Assertion, dict[str, Any]]:
+    """``a`` said in ``version`` (``for_version``) and its coverage-information extension
+    (``coverage_information``), from the template: the same values, without building them
+    again for every order. ``today``: the date in ISO form."""
+    t = template(a, version)
+    extension = {"url": COVERAGE_INFORMATION, "extension": [
+        {"url": "coverage", "valueReference": {"reference": a.coverage_reference}},
+        *t.subs,
+        {"url": "date", "valueDate": today},
+        {"url": "coverage-assertion-id", "valueString": assertion_id},
+    ]}
+    return (replace(a, **t.said) if t.said else a), extension
+
+
 def coverage_information(a: Assertion, *, assertion_id: str, today: date,
                          version: CrdVersion) -> dict[str, Any]:
-    """The extension for ``a`` (already ``for_version``), in ``version``'s shape."""
+    """The extension for ``a`` (already ``for_version``), in ``version``'s shape. (Per order,
+    ``assert_on`` gives the same from a template.)"""
     subs: list[dict[str, Any]] = [
         {"url": "coverage", "valueReference": {"reference": a.coverage_reference}},
         {"url": "covered", "valueCode": a.covered},
@@ -142,18 +201,18 @@ def target(order: Order, version: CrdVersion) -> dict[str, Any]:
 
 def build_action(a: Assertion, *, extension: dict[str, Any], payer: str,
                  version: CrdVersion) -> Action:
-    # The order as received, less what is not valid FHIR JSON (``"reasonCode": []``, nulls).
-    resource = dict(pruned(target(a.order, version)))
+    # The order as received, less what is not valid FHIR JSON (``"reasonCode": []``, nulls);
+    # a shallow copy: only ``extension`` differs, and the request is never changed.
+    resource = pruned(target(a.order, version))
     # Replace an earlier assertion for the same coverage, keep every other extension (§resp-37).
     kept = [ext for ext in elements(resource.get("extension"))
             if not (isinstance(ext, dict) and ext.get("url") == COVERAGE_INFORMATION
                     and _coverage_of(ext) == a.coverage_reference)]
-    resource["extension"] = [*kept, extension]
     return Action(
         type="update",
         description=f"Record {payer} coverage information on the order "
                     f"{a.order.describe()}: {a.phrase or 'coverage ' + a.covered}",
-        resource=resource,
+        resource={**resource, "extension": [*kept, extension]},
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import exc as sa
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from cds_service.store.db import Database
 from cds_service.store.prepared import (
@@ -54,6 +54,21 @@ def test_a_prepared_insert_stores_what_sqlalchemy_stores(db: Database) -> None:
     assert prepared == core
     assert prepared["recorded_at"] == datetime(2026, 11, 30, 9, 15, 1, 250_000, tzinfo=UTC)
     assert stored == [["u-0"], ["u-1"]]
+
+
+def test_a_prepared_insert_stores_none_in_a_json_column_as_sqlalchemy_does(db: Database) -> None:
+    """None is converted once per statement (prepared.py): the stored form must stay the one
+    SQLAlchemy's own JSON processing gives (JSON ``null``, not SQL NULL), row after row."""
+    with db.write() as conn:
+        conn.execute(insert(decision), head("core"))
+        rows = [head(f"prepared-{i}") for i in range(3)]
+        execute_many(conn, insert_statement(conn, decision, tuple(rows[0])), rows)
+    with db.read() as conn:
+        stored = dict(conn.execute(text(
+            "SELECT hook_instance, CAST(problem AS TEXT) FROM decision")).all())
+    assert stored == {name: stored["core"] for name in
+                      ("core", "prepared-0", "prepared-1", "prepared-2")}
+    assert stored["core"] == "null"
 
 
 def test_a_prepared_statement_counts_rows_and_fails_as_sqlalchemy_does(db: Database) -> None:
