@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
+from starlette.routing import Route
 
 from cds_service.hooks.feedback import FeedbackRequest
 from cds_service.hooks.registry import SERVICES
@@ -161,7 +162,16 @@ def build(app: FastAPI) -> dict[str, Any]:
         "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
         "description": "A JWT signed by a trusted EHR, aud = the URL called "
                        "(CDS Hooks 2.0 \u00a7Trusting CDS Clients)."}}
-    for path, operations in schema.get("paths", {}).items():
+    paths = schema.setdefault("paths", {})
+    for route in app.routes:
+        # Plain Starlette routes (the hook endpoint: no dependency solving per call) are not in
+        # FastAPI's schema; each gets the same bare operation FastAPI would have written.
+        if type(route) is Route and route.include_in_schema:
+            for method in sorted(m.lower() for m in route.methods or () if m != "HEAD"):
+                paths.setdefault(route.path, {})[method] = {"parameters": [
+                    {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                    for name in route.param_convertors], "responses": {}}
+    for path, operations in paths.items():
         for method, operation in operations.items():
             doc = ENDPOINTS.get((method, path))
             if doc is not None:

@@ -7,12 +7,15 @@ find every statement in the payer's document.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from cds_service.crd_versions import CrdVersion
 from cds_service.hooks.response import Action, Card, Coding, Link, Source, Suggestion
 from cds_service.policy.answer import Answer
+from cds_service.policy.models import Indication
 from cds_service.respond import markdown as md
 from cds_service.respond import wording
 from cds_service.respond.finding import Finding
@@ -30,6 +33,7 @@ CARD_TYPE_DISPLAYS = {
     "therapy-alternatives-opt": "Optional Therapy Alternatives",
 }
 ASSOCIATED_RESOURCE = "davinci-crd.associated-resource"
+T = TypeVar("T")
 MAX_REASONS = 5
 """Reasons quoted on a card; more are counted, not listed."""
 
@@ -58,25 +62,114 @@ def detail(f: Finding, answer: Answer | None = None, also: Sequence[Finding] = (
     member's plan, so the detail does not repeat them. ``name_order``: other orders of the call
     get cards too, so each card names its order as the clinician wrote it (CRD §dev-24, in human
     terms; the summary names the procedure and its code, which tells one card from another only
-    when the orders' codes differ)."""
+    when the orders' codes differ).
+
+    The policy's part is the same on every card of its kind (``_text``, made once); a call adds
+    the order's reasons to the evidence headings and the order's name."""
+    text = _text(f, answer or f.answer, tuple(also))
+    parts = list(text.lead)
+    if not text.instructions:
+        parts += [e.render(f) for e in text.evidence]
+        parts += text.tail
+    if name_order:
+        parts.append(f"**Order:** {md.escape(f.order.describe())}")
+    return "\n\n".join(parts)
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """One evidence line: its heading names the order's reasons (the call's own), the rest is
+    the policy's conclusion, quoted unless the card said it already."""
+    indication: Indication | None
+    conclusion: str
+
+    def render(self, f: Finding) -> str:
+        if self.indication is not None:
+            ind = self.indication
+            because = [r.label for r in f.reasons if ind.names_any(r.codings)]
+            return f"**Evidence: {md.escape(ind.name)}** ({_reasons_phrase(because)})" \
+                + self.conclusion
+        # Which populations were reviewed is one click away (the "Evidence summaries" link).
+        if f.reasons:
+            return (f"**Evidence** ({_reasons_phrase([r.label for r in f.reasons])} could not "
+                    "be matched to the populations the policy reviewed)" + self.conclusion)
+        return ("**Evidence** (the order names no reason to match to the populations the policy "
+                "reviewed)" + self.conclusion)
+
+
+@dataclass(frozen=True)
+class _Text:
+    """What a card's detail quotes from its policy, fixed for (policy version, member's plan,
+    answer, indications, other deciding policies)."""
+    lead: tuple[str, ...]
+    evidence: tuple[_Evidence, ...]
+    tail: tuple[str, ...]
+    instructions: bool
+
+
+_KEPT: OrderedDict[tuple[object, ...], tuple[tuple[object, ...], Any]] = OrderedDict()
+_KEEP = 2048
+"""Entries kept, least recently used dropped first: far more than the kinds of cards a set of
+policies produces (policies x plans x answers x indications)."""
+
+
+def _remembered(held: tuple[object, ...], scalars: tuple[object, ...],
+                make: Callable[[], T]) -> T:
+    """``make()``, made once for the objects ``held`` (by identity) and the values ``scalars``.
+    The objects are kept with the entry, so that no id in its key is reused while it lives (a
+    reload brings new objects, and so new keys)."""
+    key = (make.__qualname__, *map(id, held), *scalars)
+    found = _KEPT.get(key)
+    if found is not None:
+        _KEPT.move_to_end(key)
+        return cast(T, found[1])
+    value = make()
+    _KEPT[key] = (held, value)
+    if len(_KEPT) > _KEEP:
+        _KEPT.popitem(last=False)
+    return value
+
+
+def _text(f: Finding, answer: Answer | None, also: tuple[Finding, ...]) -> _Text:
+    held, scalars = _key(f, answer, also)
+    return _remembered(held, scalars, lambda: _make_text(f, answer, also))
+
+
+def _key(f: Finding, answer: Answer | None, also: tuple[Finding, ...],
+         ) -> tuple[tuple[object, ...], tuple[object, ...]]:
+    """What a card's wording depends on: the policy version and its parts, the member's plan,
+    the other deciding policies, and the answer."""
+    held: tuple[object, ...] = (f.policy, f.code, f.line, f.determination, *f.indications,
+                                *(o.policy for o in also), *(o.determination for o in also),
+                                *(line for line, _ in f.policy_lines))
+    scalars: tuple[object, ...] = (len(f.indications), len(also), len(f.policy_lines),
+                                   f.coverage_found)
+    if answer is not None:
+        # The answer is made per call from the policy's own parts (its statement's quotes,
+        # requirements and criteria): those parts name it.
+        held += (answer.prior_authorization, answer.require, *answer.documentation,
+                 *answer.information, *answer.unproven, *answer.proven)
+        scalars += (answer.covered, answer.statement, answer.not_covered_as,
+                    len(answer.documentation), len(answer.information), len(answer.unproven))
+    return held, scalars
+
+
+def _make_text(f: Finding, answer: Answer | None, also: tuple[Finding, ...]) -> _Text:
     p = f.policy
     said = _Said()
-    parts: list[str] = []
+    lead: list[str] = []
     det = f.determination
-    answer = answer or f.answer
     if det is not None and f.line is not None and answer is not None:
         if also or wording.is_instructions(answer):
             # Several policies decided, or the card has no links: each statement names its
             # policy, so a reviewer knows whose words they are.
-            parts.append(f"*{md.escape(p.title)}:* {said.inline(det.statement.quote)}")
+            lead.append(f"*{md.escape(p.title)}:* {said.inline(det.statement.quote)}")
         else:
-            parts.append(said.quote(det.statement.quote))
-        parts += _needs(answer, also, said)
+            lead.append(said.quote(det.statement.quote))
+        lead += _needs(answer, also, said)
         if wording.is_instructions(answer):
             # CRD Instructions: what to send, not the evidence (that is for a non-coverage).
-            if name_order:
-                parts.append(f"**Order:** {md.escape(f.order.describe())}")
-            return "\n\n".join(parts)
+            return _Text(tuple(lead), (), (), True)
     else:
         # (A plan type the policy decides nothing for gets no card: ``Finding.undecided``.)
         if f.coverage_found:
@@ -84,13 +177,12 @@ def detail(f: Finding, answer: Answer | None = None, also: Sequence[Finding] = (
         else:
             why = "No active coverage was found for this member."
         # The summary names each plan's determination; the statements are on the policy page.
-        parts.append(f"**{md.escape(why)}**")
-    parts += _evidence(f, said)
+        lead.append(f"**{md.escape(why)}**")
+    evidence = _evidence(f, said)
+    tail = []
     if p.member_liability and f.quotes_member_liability and said.new(p.member_liability.quote):
-        parts.append(f"**Member liability:** {said.inline(p.member_liability.quote)}")
-    if name_order:
-        parts.append(f"**Order:** {md.escape(f.order.describe())}")
-    return "\n\n".join(parts)
+        tail.append(f"**Member liability:** {said.inline(p.member_liability.quote)}")
+    return _Text(tuple(lead), tuple(evidence), tuple(tail), False)
 
 
 def _needs(answer: Answer, also: Sequence[Finding], said: _Said) -> list[str]:
@@ -111,7 +203,7 @@ def _needs(answer: Answer, also: Sequence[Finding], said: _Said) -> list[str]:
     return out
 
 
-def _evidence(f: Finding, said: _Said) -> list[str]:
+def _evidence(f: Finding, said: _Said) -> list[_Evidence]:
     """The evidence for the order's indication, as its concluding sentence (unless the card has
     said it already; the whole summary is the card's "Evidence summary" link); else what the
     order gave as its reasons (quoted in straight quotes: the EHR's words, where curly quotes are
@@ -122,24 +214,16 @@ def _evidence(f: Finding, said: _Said) -> list[str]:
     if f.indications:
         out = []
         for ind in f.indications:
-            because = [r.label for r in f.reasons if ind.names_any(r.codings)]
-            line = f"**Evidence: {md.escape(ind.name)}** ({_reasons_phrase(because)})"
+            conclusion = ""
             if ind.conclusion and said.new(ind.conclusion.quote):
-                line += f": {said.inline(ind.conclusion.quote)}"
-            out.append(line)
+                conclusion = f": {said.inline(ind.conclusion.quote)}"
+            out.append(_Evidence(ind, conclusion))
         return out
     if not p.indications:
         return []
-    # Which populations were reviewed is one click away (the "Evidence summaries" link).
-    if f.reasons:
-        heading = (f"**Evidence** ({_reasons_phrase([r.label for r in f.reasons])} could not be "
-                   "matched to the populations the policy reviewed)")
-    else:
-        heading = ("**Evidence** (the order names no reason to match to the populations the "
-                   "policy reviewed)")
     if p.evidence_conclusion and said.new(p.evidence_conclusion.quote):
-        return [f"{heading}: {said.inline(p.evidence_conclusion.quote)}"]
-    return [heading]
+        return [_Evidence(None, f": {said.inline(p.evidence_conclusion.quote)}")]
+    return [_Evidence(None, "")]
 
 
 def _reasons_phrase(labels: list[str]) -> str:
@@ -185,7 +269,49 @@ def build_card(f: Finding, *, new_id: Callable[[], str], version: CrdVersion,
     answer = answer or f.answer
     if answer is not None and not wording.needs_card(answer):
         return None
-    extension = associated_resources(f)
+    held, scalars = _key(f, answer, tuple(also))
+    frame = _remembered(
+        (*held, version), (*scalars, override_system, source_url, f.policy_url,
+                           *(o.policy_url for o in also)),
+        lambda: _make_frame(f, answer, tuple(also), version=version,
+                            override_system=override_system, source_url=source_url))
+    suggestions = None
+    if f.removable is not None:
+        reference, what = f.removable
+        suggestions = [Suggestion(
+            label=f"Remove the {p.procedure} {what.lower()}",
+            uuid=new_id(),
+            actions=[Action(type="delete", resource_id=reference,
+                            description=f"Remove the draft {what.lower()}: "
+                                        f"{f.order.describe()}")],
+        )]
+    return Card(
+        uuid=new_id(),
+        summary=frame.summary,
+        indicator=frame.indicator,
+        detail=detail(f, answer, also, name_order=name_order),
+        source=frame.source,
+        links=list(frame.links),
+        suggestions=suggestions,
+        selection_behavior="at-most-one" if suggestions else None,
+        override_reasons=list(frame.override_reasons) or None,
+        extension=associated_resources(f),
+    )
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """A card's parts fixed for its kind (``_key``): made once, shared by every card of it."""
+    summary: str
+    indicator: str
+    source: Source
+    links: tuple[Link, ...]
+    override_reasons: tuple[Coding, ...]
+
+
+def _make_frame(f: Finding, answer: Answer | None, also: tuple[Finding, ...], *,
+                version: CrdVersion, override_system: str, source_url: str) -> _Frame:
+    p = f.policy
     source = Source(label=p.payer, url=source_url,
                     topic=Coding(system=version.card_type_system, code=p.card_topic,
                                  display=CARD_TYPE_DISPLAYS.get(p.card_topic)))
@@ -199,30 +325,12 @@ def build_card(f: Finding, *, new_id: Callable[[], str], version: CrdVersion,
               for ind in f.indications]
     if p.indications and not f.indications:
         links.append(Link(label="Evidence summaries", url=f"{f.policy_url}#evidence"))
-    suggestions = None
-    if f.removable is not None:
-        reference, what = f.removable
-        suggestions = [Suggestion(
-            label=f"Remove the {p.procedure} {what.lower()}",
-            uuid=new_id(),
-            actions=[Action(type="delete", resource_id=reference,
-                            description=f"Remove the draft {what.lower()}: "
-                                        f"{f.order.describe()}")],
-        )]
-    return Card(
-        uuid=new_id(),
-        summary=summary(f, answer),
-        indicator=wording.indicator(answer),
-        detail=detail(f, answer, also, name_order=name_order),
-        source=source,
-        links=links,
-        suggestions=suggestions,
-        selection_behavior="at-most-one" if suggestions else None,
+    return _Frame(
+        summary=summary(f, answer), indicator=wording.indicator(answer), source=source,
+        links=tuple(links),
         # What fits the member's plan type, from the payer file (none when it is not known).
-        override_reasons=[Coding(system=override_system, code=r.code, display=r.display)
-                          for r in f.override_reasons] or None,
-        extension=extension,
-    )
+        override_reasons=tuple(Coding(system=override_system, code=r.code, display=r.display)
+                               for r in f.override_reasons))
 
 
 def associated_orders(f: Finding) -> list[str]:

@@ -96,7 +96,9 @@ def _named(dialect: Dialect) -> Dialect:
     parameters are passed by name on every database."""
     if dialect.paramstyle in ("named", "pyformat"):
         return dialect
-    return type(dialect)(paramstyle="named")  # type: ignore[call-arg]
+    # With the engine's JSON serializer (db.json_text), which the copy would otherwise lose.
+    return type(dialect)(paramstyle="named",  # type: ignore[call-arg]
+                         json_serializer=getattr(dialect, "_json_serializer", None))
 
 
 @cache

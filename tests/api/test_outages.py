@@ -90,6 +90,11 @@ class Outage:
     def _begin(self, conn: Connection) -> None:
         if not self.on:
             return
+        dbapi_connection = conn.connection.dbapi_connection
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            # The records writer keeps its connection between transactions (no checkout): it
+            # gets the outage here, and drops the connection when its transaction fails.
+            self._checkout(dbapi_connection, None, None)
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SET TRANSACTION READ ONLY")
         elif self.kind == "disk full":
