@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from enum import Enum, StrEnum
 from pathlib import Path
 from types import UnionType
-from typing import Any, Union, get_args, get_origin
+from typing import Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 import annotated_types
@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     """`reference` elements in one hook request; more get 400 `too-costly`."""
 
     # HTTP limits, per worker process (docs/operations.md "HTTP limits"; cds_service/server/)
+    http_implementation: Literal["h11", "httptools"] = "h11"
+    """uvicorn's HTTP/1.1 parser to serve with; every limit below holds on either."""
     http_max_header_bytes: int = Field(default=16_384, ge=1024)
     """Request line and headers together, per request; more get 431."""
     http_max_headers: int = Field(default=100, ge=10)

@@ -29,7 +29,7 @@ from cds_service.cli import main
 from tests.auth.ehr import EHR, SIGN_URL, write_trust
 from tests.ops.processes import CLI, free_port, production, start, stop, wait_ready
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("each_http_stack")]
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
