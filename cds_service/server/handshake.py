@@ -85,10 +85,12 @@ class LimitedTLSProtocol(sslproto.SSLProtocol):
             if isinstance(exc, ConnectionAbortedError):  # asyncio's handshake timeout
                 HTTP_LIMITS.labels("handshake-timeout").inc()
         super().connection_lost(exc)
-        # Break the cycles (this ↔ the HTTP protocol ↔ its transport) at once: left to the
-        # collector, a flood's closed connections and their OpenSSL state pile up between its
-        # rare full passes (runtime.py) and the memory never returns.
+        # Break the cycles (this ↔ the HTTP protocol ↔ its transport, and the HTTP protocol's
+        # own, which it may never have been told to close) at once: left to the collector, a
+        # flood's closed connections and their OpenSSL state pile up between its rare full
+        # passes (runtime.py) and the memory never returns.
         self.http.tls = None
+        self.http.release()
         self.raw = None
         TRIMMER.connection_closed(self.http.loop)
 

@@ -94,5 +94,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol, ConnectionLimits):
         self.stop_head_timer()
         super().connection_lost(exc)
 
+    def release(self) -> None:
+        self.parser = None  # type: ignore[assignment]  # it refers back to this protocol
+
     def send_400_response(self, msg: str) -> None:
         self.refuse_head(too_large=False)

@@ -147,6 +147,11 @@ class ConnectionLimits:
         """Closes this connection at once, to make room for another."""
         raise NotImplementedError
 
+    def release(self) -> None:
+        """Cuts this protocol's own reference cycles, once its connection is gone (the TLS
+        layer calls it: a connection that never finished its handshake never reaches
+        uvicorn's ``connection_lost``)."""
+
     def timeout_keep_alive_handler(self) -> None:  # uvicorn's
         raise NotImplementedError
 
