@@ -434,6 +434,14 @@ def main() -> int:
             multi.stop()
 
         if not args.quick:
+            # The same service on uvicorn's other HTTP implementation, with the same limits
+            # (CDS_HTTP_IMPLEMENTATION; docs/operations.md "HTTP limits").
+            print("service on httptools (reference)", flush=True)
+            tools = b.service(1, extra_env={"CDS_HTTP_IMPLEMENTATION": "httptools"})
+            b.run(tools, "order-sign, 1 order, full prefetch, on httptools (reference)", sign,
+                  one, 8)
+            tools.stop()
+
             print("service, records off (reference: the hook work alone)", flush=True)
             bare = b.service(1, extra_env={"CDS_RECORD_DECISIONS": "false"})
             for conns in (1, 8):
