@@ -31,7 +31,9 @@ from typing import Any, ClassVar
 from cds_service import tls
 from cds_service.config import Settings
 from cds_service.metrics import HTTP_LIMITS
-from cds_service.server.limits import HANDSHAKING
+from cds_service.server.h11_protocol import LimitedH11Protocol
+from cds_service.server.httptools_protocol import LimitedHttpToolsProtocol
+from cds_service.server.limits import HANDSHAKING, ConnectionLimits
 from cds_service.server.memory import TRIMMER
 
 
@@ -47,11 +49,6 @@ class LimitedTLSProtocol(sslproto.SSLProtocol):
     """Read buffer per connection (asyncio's default is 256 KiB, allocated at accept)."""
     http_protocol: ClassVar[Any]
     """The HTTP protocol class above this layer (a uvicorn protocol with ConnectionLimits)."""
-
-    @classmethod
-    def over(cls, http_protocol: type[Any]) -> type[LimitedTLSProtocol]:
-        """This layer below connections of ``http_protocol``."""
-        return type(cls.__name__, (cls,), {"http_protocol": http_protocol})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.http = self.http_protocol(*args, **kwargs)
@@ -104,3 +101,17 @@ class LimitedTLSProtocol(sslproto.SSLProtocol):
     def close_now(self) -> None:
         HANDSHAKING.discard(self)
         self.raw.abort()
+
+
+# One class per HTTP protocol, named here: uvicorn hands the class to the worker processes it
+# spawns, which import it by name.
+class TLSUnderH11(LimitedTLSProtocol):
+    http_protocol = LimitedH11Protocol
+
+
+class TLSUnderHttpTools(LimitedTLSProtocol):
+    http_protocol = LimitedHttpToolsProtocol
+
+
+TLS_PROTOCOLS: dict[type[ConnectionLimits], type[LimitedTLSProtocol]] = {
+    LimitedH11Protocol: TLSUnderH11, LimitedHttpToolsProtocol: TLSUnderHttpTools}

@@ -24,9 +24,9 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     which counts idle keep-alive connections as load and answers plain-text 503s)."""
     protocol: Any = http_protocol(settings)
     if settings.tls:
-        from cds_service.server.handshake import LimitedTLSProtocol
+        from cds_service.server.handshake import TLS_PROTOCOLS
 
-        protocol = LimitedTLSProtocol.over(protocol)
+        protocol = TLS_PROTOCOLS[protocol]
     return {"http": protocol,
             "h11_max_incomplete_event_size": settings.http_max_header_bytes,
             "timeout_keep_alive": settings.http_idle_timeout_seconds}
