@@ -1,8 +1,8 @@
 """The outermost part of the application (pure ASGI, inside the metrics middleware): the limits
 that need a parsed request head, and the one answer to an error nobody expected.
 
-- A head with more header fields than allowed, or larger than allowed (h11 bounds only an
-  incomplete head), gets 431 and the connection is closed.
+- A head with more header fields than allowed, or larger than allowed (the HTTP protocols
+  bound only an incomplete head), gets 431 and the connection is closed.
 - Requests in progress are capped per worker: one more gets 503 with ``Retry-After`` at once, so
   a burst is never queued behind work the caller will have given up on. ``/healthz`` is exempt:
   a busy worker is alive, and its liveness probe must not restart it.
