@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from enum import Enum, StrEnum
 from pathlib import Path
 from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 import annotated_types
@@ -35,6 +35,13 @@ from cds_service.errors import ConfigurationError
 class Environment(StrEnum):
     PRODUCTION = "production"
     DEVELOPMENT = "development"
+
+
+class HttpImplementation(StrEnum):
+    """uvicorn's HTTP/1.1 implementations (cds_service/server/protocol.py)."""
+
+    HTTPTOOLS = "httptools"
+    H11 = "h11"
 
 
 class Settings(BaseSettings):
@@ -89,7 +96,7 @@ class Settings(BaseSettings):
     """`reference` elements in one hook request; more get 400 `too-costly`."""
 
     # HTTP limits, per worker process (docs/operations.md "HTTP limits"; cds_service/server/)
-    http_implementation: Literal["httptools", "h11"] = "httptools"
+    http_implementation: HttpImplementation = HttpImplementation.HTTPTOOLS
     """uvicorn's HTTP/1.1 parser to serve with; every `CDS_HTTP_` limit holds on either (h11
     costs about 0.1 ms of CPU more per request)."""
     http_max_header_bytes: int = Field(default=16_384, ge=1024)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from cds_service.config import Settings
+from cds_service.config import HttpImplementation, Settings
 from cds_service.server.h11_protocol import LimitedH11Protocol
 from cds_service.server.httptools_protocol import LimitedHttpToolsProtocol
 from cds_service.server.limits import ConnectionLimits
 
-PROTOCOLS: dict[str, type[LimitedH11Protocol] | type[LimitedHttpToolsProtocol]] = {
-    "h11": LimitedH11Protocol, "httptools": LimitedHttpToolsProtocol}
+PROTOCOLS: dict[HttpImplementation, type[LimitedH11Protocol] | type[LimitedHttpToolsProtocol]] = {
+    HttpImplementation.H11: LimitedH11Protocol,
+    HttpImplementation.HTTPTOOLS: LimitedHttpToolsProtocol}
 
 
 def http_protocol(settings: Settings) -> type[ConnectionLimits]:

@@ -7,20 +7,16 @@ uvicorn's HTTP implementations the service can serve with (``CDS_HTTP_IMPLEMENTA
 limits and the answers must not depend on the parser.
 """
 
-import typing
-
 import pytest
 
-from cds_service.config import Settings
+from cds_service.config import HttpImplementation
 from tests.ops import processes
 from tests.store.databases import postgres_url
 
 __all__ = ["each_http_stack", "postgres_url"]
 
-HTTP_STACKS = typing.get_args(Settings.model_fields["http_implementation"].annotation)
 
-
-@pytest.fixture(params=HTTP_STACKS)
+@pytest.fixture(params=[str(stack) for stack in HttpImplementation])
 def each_http_stack(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setattr(processes, "HTTP_IMPLEMENTATION", request.param)
     return str(request.param)
