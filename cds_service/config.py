@@ -97,7 +97,7 @@ class Settings(BaseSettings):
 
     # HTTP limits, per worker process (docs/operations.md "HTTP limits"; cds_service/server/)
     http_implementation: HttpImplementation = HttpImplementation.HTTPTOOLS
-    """uvicorn's HTTP/1.1 parser to serve with; every `CDS_HTTP_` limit holds on either (h11
+    """uvicorn's HTTP/1.1 parser to serve with; every HTTP limit holds on either (h11
     costs about 0.1 ms of CPU more per request)."""
     http_max_header_bytes: int = Field(default=16_384, ge=1024)
     """Request line and headers together, per request; more get 431."""
