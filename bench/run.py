@@ -45,7 +45,7 @@ EXAMPLES = ROOT / "fhir_examples" / "requests"
 ISS = "https://bench.ehr.example"
 KID = "bench-es384"
 CEILING = "ceiling: read body, verify ES384 JWT, fixed card (httptools)"
-CEILING_H11 = "ceiling on h11, the service's HTTP stack (reference)"
+CEILING_H11 = "ceiling on h11 (reference)"
 FLOOR = "floor: the ceiling + a durable record (floor.py)"
 NO_MATCH_1 = "order-sign, 1 order (matches no policy)"
 NO_MATCH_50 = "order-sign, 50 orders (none match)"
@@ -337,8 +337,8 @@ class Bench:
                        str(port), "--workers", str(workers)], env, port, "/readyz", cores)
 
     def ceiling(self, http: str) -> Server:
-        """``httptools``: uvicorn's default, the targets' ceiling; ``h11``: the service's own
-        stack (server/protocol.py bounds request heads on it), for reference."""
+        """``httptools``: uvicorn's default and the service's, the targets' ceiling; ``h11``
+        (``CDS_HTTP_IMPLEMENTATION=h11``), for reference."""
         port = free_port()
         return Server(uvicorn_argv("bench.ceiling:app", port, http),
                       {"CEILING_JWKS": str(self.work / "jwks.json"),
@@ -347,7 +347,7 @@ class Bench:
     def floor(self) -> Server:
         """The ceiling plus a durable record of each call, as lean as one can be (floor.py)."""
         port = free_port()
-        return Server(uvicorn_argv("bench.floor:app", port, "h11"),  # the ceiling's stack
+        return Server(uvicorn_argv("bench.floor:app", port, "httptools"),  # the ceiling's
                       {"CEILING_JWKS": str(self.work / "jwks.json"),
                        "CEILING_BASE_URL": f"http://127.0.0.1:{port}",
                        "FLOOR_DATABASE": str(self.work / f"floor-{port}.db")}, port, "/ready")
@@ -388,7 +388,7 @@ def main() -> int:
     t: dict[str, Result] = {}
     with Bench(args.duration) as b:
         # The targets' ceiling is uvicorn's default HTTP implementation (httptools, installed
-        # with uvicorn[standard]); the h11 ceiling is the service's own stack, for reference.
+        # with uvicorn[standard]), the service's too; the h11 ceiling is for reference.
         print("ceiling apps", flush=True)
         fast = b.ceiling("httptools")
         t["c1"] = b.run(fast, CEILING, sign, one, 1)
@@ -434,6 +434,13 @@ def main() -> int:
             multi.stop()
 
         if not args.quick:
+            # The same service on uvicorn's other HTTP implementation, with the same limits
+            # (CDS_HTTP_IMPLEMENTATION; docs/operations.md "HTTP limits").
+            print("service on h11 (reference)", flush=True)
+            h11 = b.service(1, extra_env={"CDS_HTTP_IMPLEMENTATION": "h11"})
+            b.run(h11, "order-sign, 1 order, full prefetch, on h11 (reference)", sign, one, 8)
+            h11.stop()
+
             print("service, records off (reference: the hook work alone)", flush=True)
             bare = b.service(1, extra_env={"CDS_RECORD_DECISIONS": "false"})
             for conns in (1, 8):

@@ -3,9 +3,9 @@ complete OperationOutcome, the keep-alive connection stays open, and the next ca
 connection is answered. The traceback goes to the log without the exception's message (which
 here quotes the patient) and without any value.
 
-Served by uvicorn in this process, as ``cds-service serve`` runs it (h11 with our limits), so
-the connection handling is the server's own, not a test client's; the failure is a component
-replaced for the test, not a switch in the service.
+Served by uvicorn in this process, as ``cds-service serve`` runs it (our limits, on each HTTP
+implementation the service can serve with), so the connection handling is the server's own, not
+a test client's; the failure is a component replaced for the test, not a switch in the service.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import uvicorn
 
 from cds_service.logs import JsonFormatter
 from cds_service.main import create_app
-from cds_service.server.protocol import LimitedH11Protocol, uvicorn_options
+from cds_service.server.protocol import PROTOCOLS, uvicorn_options
 from tests.conftest import EXAMPLE_PATIENT
 from tests.ops.processes import free_port
 from tests.support import example, settings_for
@@ -34,8 +34,9 @@ SIGN = "order-sign-47383-medicare-advantage-hepatocellular-carcinoma"
 BOOM = "2f6c1c8e-0d43-4c55-9a65-000000000500"
 
 
-@pytest.fixture
-def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+@pytest.fixture(params=sorted(PROTOCOLS))
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+           request: pytest.FixtureRequest) -> Iterator[int]:
     settings = settings_for(tmp_path)
     app = create_app(settings)
     evaluator = app.state.runtime.evaluator
@@ -51,7 +52,7 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
                             **{**uvicorn_options(settings),
-                               "http": LimitedH11Protocol.bound_to(settings)})
+                               "http": PROTOCOLS[request.param].bound_to(settings)})
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -1,8 +1,8 @@
 """The outermost part of the application (pure ASGI, inside the metrics middleware): the limits
 that need a parsed request head, and the one answer to an error nobody expected.
 
-- A head with more header fields than allowed, or larger than allowed (h11 bounds only an
-  incomplete head), gets 431 and the connection is closed.
+- A head with more header fields than allowed, or larger than allowed (the HTTP protocols
+  bound only an incomplete head), gets 431 and the connection is closed.
 - Requests in progress are capped per worker: one more gets 503 with ``Retry-After`` at once, so
   a burst is never queued behind work the caller will have given up on. ``/healthz`` is exempt:
   a busy worker is alive, and its liveness probe must not restart it.
@@ -25,7 +25,7 @@ from cds_service.api.errors import internal_error, outcome_response
 from cds_service.config import Settings
 from cds_service.errors import Issue, RequestTimeout
 from cds_service.metrics import HTTP_LIMITS, endpoint_of
-from cds_service.server.protocol import Throttled
+from cds_service.server.limits import SMUGGLING, Throttled
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -66,14 +66,10 @@ class RequestGuard:
             return
         names = {name.lower() for name, _ in scope["headers"]}
         if b"content-length" in names and b"transfer-encoding" in names:
-            # RFC 9112 §6.3: a message with both is refused and the connection closed, or a
-            # proxy framing by Content-Length and us by chunks would see different requests
-            # (request smuggling).
+            # limits.SMUGGLING says why (h11 leaves this to us; httptools refuses it itself).
             log.info("request refused: both Content-Length and Transfer-Encoding",
                      extra={"endpoint": endpoint_of(scope["path"])[0]})
-            response = outcome_response(400, [Issue(
-                "invalid", "a request may not carry both Content-Length and Transfer-Encoding")],
-                {"Connection": "close"})
+            response = outcome_response(400, [SMUGGLING], {"Connection": "close"})
             await response(scope, exchange.receive, exchange.send)
             return
         if self.in_progress >= self.max_requests and scope["path"] not in NOT_CAPPED:

@@ -12,7 +12,7 @@ listener's protocol factory) wraps each accepted connection itself:
   connection idle the longest, a handshake in progress counting as idle (it carries no
   request), or is closed at once (a 503 cannot be sent before TLS);
 - a handshake not complete within ``CDS_TLS_HANDSHAKE_TIMEOUT_SECONDS`` is aborted;
-- after the handshake the HTTP protocol (``LimitedH11Protocol``) takes over with its head,
+- after the handshake the HTTP protocol (``http``: h11 or httptools) takes over with its head,
   body and idle timeouts, exactly as on the plain listener;
 - the read buffer is 32 KiB (two TLS records), not 256 KiB, and a closing connection waits
   for the peer's close_notify no longer than the handshake timeout;
@@ -26,13 +26,15 @@ from __future__ import annotations
 import functools
 import ssl
 from asyncio import sslproto
-from typing import Any
+from typing import Any, ClassVar
 
 from cds_service import tls
 from cds_service.config import Settings
 from cds_service.metrics import HTTP_LIMITS
+from cds_service.server.h11_protocol import LimitedH11Protocol
+from cds_service.server.httptools_protocol import LimitedHttpToolsProtocol
+from cds_service.server.limits import HANDSHAKING, ConnectionLimits
 from cds_service.server.memory import TRIMMER
-from cds_service.server.protocol import HANDSHAKING, LimitedH11Protocol
 
 
 @functools.cache
@@ -45,22 +47,24 @@ def _context_from_environment() -> ssl.SSLContext:
 class LimitedTLSProtocol(sslproto.SSLProtocol):
     max_size = 32 * 1024
     """Read buffer per connection (asyncio's default is 256 KiB, allocated at accept)."""
+    http_protocol: ClassVar[Any]
+    """The HTTP protocol class above this layer (a uvicorn protocol with ConnectionLimits)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.http = LimitedH11Protocol(*args, **kwargs)
+        self.http = self.http_protocol(*args, **kwargs)
         self.http.tls = self
-        timeout = self.http.bound.handshake_timeout
-        # typeshed types the waiter as required and the timeouts as int; asyncio takes None
-        # (no one waits: the HTTP protocol is told by connection_made) and seconds as float.
+        timeout: Any = self.http.bound.handshake_timeout  # typeshed: int; asyncio takes float
+        # typeshed types the waiter as required; asyncio takes None (no one waits: the HTTP
+        # protocol is told by connection_made).
         super().__init__(self.http.loop, self.http, _context_from_environment(),
                          None,  # type: ignore[arg-type]
-                         server_side=True, ssl_handshake_timeout=timeout,  # type: ignore[arg-type]
+                         server_side=True, ssl_handshake_timeout=timeout,
                          ssl_shutdown_timeout=timeout)
         self.raw: Any = None
 
     @property
     def opened(self) -> int:
-        return self.http.opened
+        return int(self.http.opened)
 
     def connection_made(self, transport: Any) -> None:
         self.raw = transport
@@ -78,10 +82,12 @@ class LimitedTLSProtocol(sslproto.SSLProtocol):
             if isinstance(exc, ConnectionAbortedError):  # asyncio's handshake timeout
                 HTTP_LIMITS.labels("handshake-timeout").inc()
         super().connection_lost(exc)
-        # Break the cycles (this ↔ the HTTP protocol ↔ its transport) at once: left to the
-        # collector, a flood's closed connections and their OpenSSL state pile up between its
-        # rare full passes (runtime.py) and the memory never returns.
+        # Break the cycles (this ↔ the HTTP protocol ↔ its transport, and the HTTP protocol's
+        # own, which it may never have been told to close) at once: left to the collector, a
+        # flood's closed connections and their OpenSSL state pile up between its rare full
+        # passes (runtime.py) and the memory never returns.
         self.http.tls = None
+        self.http.release()
         self.raw = None
         TRIMMER.connection_closed(self.http.loop)
 
@@ -95,3 +101,17 @@ class LimitedTLSProtocol(sslproto.SSLProtocol):
     def close_now(self) -> None:
         HANDSHAKING.discard(self)
         self.raw.abort()
+
+
+# One class per HTTP protocol, named here: uvicorn hands the class to the worker processes it
+# spawns, which import it by name.
+class TLSUnderH11(LimitedTLSProtocol):
+    http_protocol = LimitedH11Protocol
+
+
+class TLSUnderHttpTools(LimitedTLSProtocol):
+    http_protocol = LimitedHttpToolsProtocol
+
+
+TLS_PROTOCOLS: dict[type[ConnectionLimits], type[LimitedTLSProtocol]] = {
+    LimitedH11Protocol: TLSUnderH11, LimitedHttpToolsProtocol: TLSUnderHttpTools}

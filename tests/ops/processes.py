@@ -42,6 +42,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+HTTP_IMPLEMENTATION: str | None = None
+"""``CDS_HTTP_IMPLEMENTATION`` for the processes started (conftest.py's ``each_http_stack``
+runs a module's tests on each); None: the service's default."""
+
+
 def environment(tmp_path: Path, **settings: str) -> dict[str, str]:
     """This process's environment without any ``CDS_`` setting or metrics directory, plus
     ``settings`` (``CDS_...`` names). ``TMPDIR`` points into ``tmp_path``, so whatever the service
@@ -49,6 +54,8 @@ def environment(tmp_path: Path, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("CDS_") and k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update({"TMPDIR": str(tmp_path), "CDS_PUBLIC_BASE_URL": BASE})
+    if HTTP_IMPLEMENTATION is not None:
+        env["CDS_HTTP_IMPLEMENTATION"] = HTTP_IMPLEMENTATION
     env.update(settings)
     return env
 

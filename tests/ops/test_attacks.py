@@ -38,7 +38,7 @@ from tests.ops.test_http_limits import rss_bytes, until_closed
 from tests.ops.test_tls import client_context, self_signed
 from tests.test_heavy_calls import heavy
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("each_http_stack")]
 
 WAIT = 15.0  # the hang guard: far beyond every bound set below
 FULL = os.environ.get("ATTACK_SCALE") == "full"

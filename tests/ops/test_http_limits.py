@@ -27,7 +27,7 @@ from tests.ops.processes import (
     sign_request,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("each_http_stack")]
 
 MIB = 1 << 20
 WAIT = 10.0  # the longest any case waits for the server before failing

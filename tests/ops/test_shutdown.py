@@ -21,7 +21,7 @@ from tests.auth.ehr import with_fhir_access
 from tests.ops.processes import STOP_SECONDS, call, development, serving, sign_request
 from tests.support import example_resource
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("each_http_stack")]
 
 DELAY_SECONDS = 1.0
 

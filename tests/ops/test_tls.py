@@ -29,7 +29,7 @@ from cds_service.cli import main
 from tests.auth.ehr import EHR, SIGN_URL, write_trust
 from tests.ops.processes import CLI, free_port, production, start, stop, wait_ready
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("each_http_stack")]
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -100,6 +100,22 @@ def test_serve_answers_hook_calls_over_https(https_server: tuple[int, Path]) -> 
                               headers=ehr.auth(SIGN_URL.rsplit("/", 1)[0]))
     assert response.status_code == 200
     assert handshake(port, client_context(cert_file)) in ("TLSv1.2", "TLSv1.3")
+
+
+def test_two_workers_serve_https(tmp_path: Path) -> None:
+    """Each worker process is given the TLS protocol class by name (it must be importable)."""
+    cert_file, key_file = self_signed(tmp_path)
+    env = production(tmp_path, EHR(), CDS_TLS_CERT_FILE=str(cert_file),
+                     CDS_TLS_KEY_FILE=str(key_file))
+    served = start(env, tmp_path, workers=2)
+    try:
+        base = f"https://127.0.0.1:{served.port}"
+        wait_ready(served, base=base, verify=client_context(cert_file))
+        with httpx2.Client(verify=client_context(cert_file)) as client:
+            assert [client.get(f"{base}/healthz").status_code for _ in range(4)] == [200] * 4
+        assert len(served.workers()) == 2
+    finally:
+        assert stop(served) == 0
 
 
 def test_https_refuses_tls_1_1(https_server: tuple[int, Path], tmp_path: Path) -> None:
