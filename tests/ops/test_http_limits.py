@@ -261,3 +261,15 @@ def test_content_length_with_transfer_encoding_is_refused_and_the_connection_clo
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
     assert "Content-Length and Transfer-Encoding" in outcome(answer)["issue"][0]["diagnostics"]
     assert answer.count(b"HTTP/1.1 ") == 1  # the smuggled request was never answered
+
+
+def test_a_websocket_upgrade_is_answered_as_plain_http_never_switched(tmp_path: Path) -> None:
+    # No route is a WebSocket, and uvicorn's WebSocket protocol has none of the limits above:
+    # an upgrade request must never reach it (uvicorn ws="none").
+    with serving(production(tmp_path, EHR()), tmp_path) as served, connect(served) as sock:
+        sock.sendall(head_of("GET", "/healthz", Connection="Upgrade", Upgrade="websocket",
+                             Sec_WebSocket_Version="13",
+                             Sec_WebSocket_Key="dGhlIHNhbXBsZSBub25jZQ=="))
+        answer = sock.recv(65536)
+    assert not answer.startswith(b"HTTP/1.1 101 "), answer[:200]
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
