@@ -507,6 +507,12 @@ def report(results: list[Result], t: dict[str, Result], svc: Server, notes: list
         ("no errors (non-2xx, socket)", all(r.errors == 0 for r in results),
          str(sum(r.errors for r in results))),
     ]
+    w1, w2 = t["w1"], t["w2"]
+    notes.append(
+        f"two workers against one, every core shared with wrk: {w2.rps / w1.rps:.2f} x the "
+        f"throughput on {(w2.rps * w2.cpu_ms) / (w1.rps * w1.cpu_ms):.2f} x the server's CPU "
+        f"({w1.rps * w1.cpu_ms / 1000:.2f} and {w2.rps * w2.cpu_ms / 1000:.2f} cores busy; the "
+        "rest of the machine ran wrk)")
     notes.append(
         f"durability floor (floor.py): at 8 conns {t['f8'].rps / t['c8'].rps:.2f} of the "
         f"ceiling's throughput, serially {t['f1'].cpu_ms / t['c1'].cpu_ms:.2f} x its CPU per "
