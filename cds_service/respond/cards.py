@@ -66,7 +66,10 @@ def detail(f: Finding, answer: Answer | None = None, also: Sequence[Finding] = (
 
     The policy's part is the same on every card of its kind (``_text``, made once); a call adds
     the order's reasons to the evidence headings and the order's name."""
-    text = _text(f, answer or f.answer, tuple(also))
+    return _render(_text(f, answer or f.answer, tuple(also)), f, name_order)
+
+
+def _render(text: _Text, f: Finding, name_order: bool) -> str:
     parts = list(text.lead)
     if not text.instructions:
         parts += [e.render(f) for e in text.evidence]
@@ -289,7 +292,7 @@ def build_card(f: Finding, *, new_id: Callable[[], str], version: CrdVersion,
         uuid=new_id(),
         summary=frame.summary,
         indicator=frame.indicator,
-        detail=detail(f, answer, also, name_order=name_order),
+        detail=_render(frame.text, f, name_order),
         source=frame.source,
         links=list(frame.links),
         suggestions=suggestions,
@@ -304,6 +307,7 @@ class _Frame:
     """A card's parts fixed for its kind (``_key``): made once, shared by every card of it."""
     summary: str
     indicator: str
+    text: _Text
     source: Source
     links: tuple[Link, ...]
     override_reasons: tuple[Coding, ...]
@@ -326,7 +330,8 @@ def _make_frame(f: Finding, answer: Answer | None, also: tuple[Finding, ...], *,
     if p.indications and not f.indications:
         links.append(Link(label="Evidence summaries", url=f"{f.policy_url}#evidence"))
     return _Frame(
-        summary=summary(f, answer), indicator=wording.indicator(answer), source=source,
+        summary=summary(f, answer), indicator=wording.indicator(answer),
+        text=_make_text(f, answer, also), source=source,
         links=tuple(links),
         # What fits the member's plan type, from the payer file (none when it is not known).
         override_reasons=tuple(Coding(system=override_system, code=r.code, display=r.display)
