@@ -13,6 +13,8 @@ from fastapi.testclient import TestClient
 
 from cds_service.config import Settings
 from cds_service.hooks.registry import SERVICES
+from cds_service.store.db import Database
+from cds_service.store.decisions import decisions_with_assertion, load_decision
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "fhir_examples"
@@ -119,3 +121,12 @@ def write_versioned_policy(directory: Path) -> Path:
     (directory / f"{BUNDLED_POLICY}.yaml").write_text(
         yaml.safe_dump_all([older, newer], sort_keys=False))
     return directory
+
+
+def recorded_decision(db: Database, assertion_id: str) -> dict[str, Any]:
+    """The one decision record that returned ``assertion_id``, as the records API reads it."""
+    with db.read() as conn:
+        [decision_id] = decisions_with_assertion(conn, assertion_id)
+        loaded = load_decision(conn, decision_id)
+    assert loaded is not None
+    return loaded

@@ -20,11 +20,10 @@ import yaml
 from sqlalchemy import select
 
 from cds_service.payer.models import BUNDLED_PAYER_FILE
-from cds_service.store.decisions import decisions_with_assertion, load_decision
 from cds_service.store.tables import decision
 from tests.auth.ehr import BASE, EHR, serve, settings_for, with_fhir_access, write_trust
 from tests.store.databases import database_url, migrated_url
-from tests.support import ROOT, example
+from tests.support import ROOT, example, recorded_decision
 
 __all__ = ["database_url", "migrated_url"]
 
@@ -69,11 +68,7 @@ class Ehr:
 
     def record(self, assertion_id: str) -> dict[str, Any]:
         runtime = self.http.app.state.runtime  # type: ignore[attr-defined]
-        with runtime.records.db.read() as conn:
-            [decision_id] = decisions_with_assertion(conn, assertion_id)
-            loaded = load_decision(conn, decision_id)
-        assert loaded is not None
-        return loaded
+        return recorded_decision(runtime.records.db, assertion_id)
 
 
 @pytest.fixture

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from cds_service.store.decisions import decisions_with_assertion, load_decision
 from tests.api.conftest import Service
 from tests.store.helpers import assertion_ids
-from tests.support import WITH_EXAMPLES, call, example
+from tests.support import WITH_EXAMPLES, call, example, recorded_decision
 
 
 @pytest.fixture
@@ -26,10 +25,7 @@ def recorded_assertion(service: Service, name: str) -> dict[str, Any]:
     [assertion_id] = assertion_ids(response.json())
     records = service.runtime.records
     assert records is not None
-    with records.db.read() as conn:
-        [decision_id] = decisions_with_assertion(conn, assertion_id)
-        loaded = load_decision(conn, decision_id)
-    assert loaded is not None
+    loaded = recorded_decision(records.db, assertion_id)
     [assertion] = loaded["coverageAssertions"]
     assert assertion["coverageAssertionId"] == assertion_id
     return dict(assertion)

@@ -8,11 +8,17 @@ from typing import Any
 
 import pytest
 
-from cds_service.store.decisions import decisions_with_assertion, load_decision
 from cds_service.store.stats import card_stats
 from tests.api.conftest import Service
 from tests.store.helpers import assertion_ids
-from tests.support import REFERENCE, assert_outcome, call, example, require_shared
+from tests.support import (
+    REFERENCE,
+    assert_outcome,
+    call,
+    example,
+    recorded_decision,
+    require_shared,
+)
 
 SPEC = REFERENCE / "cds-hooks" / "extracted-from-spec"
 URL = "/cds-services/crd-order-sign/feedback"
@@ -55,10 +61,7 @@ def test_feedback_on_our_card_is_linked_to_the_decision(service: Service) -> Non
     assert response.json() == {"received": 2, "stored": 2, "duplicates": 0, "unknownCards": 0}
     records = service.runtime.records
     assert records is not None
-    with records.db.read() as conn:
-        [decision_id] = decisions_with_assertion(conn, assertion_ids(answer.json())[0])
-        decision = load_decision(conn, decision_id)
-    assert decision is not None
+    decision = recorded_decision(records.db, assertion_ids(answer.json())[0])
     assert [(f["outcome"], f["cardKnown"]) for f in decision["feedback"]] == [
         ("accepted", True), ("overridden", True)]
     assert decision["feedback"][1]["overrideReason"]["reason"]["code"] == (

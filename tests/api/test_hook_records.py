@@ -14,12 +14,11 @@ from cds_service.auth.operators import OperatorTokens
 from cds_service.auth.replay import MemoryReplayStore
 from cds_service.config import Settings
 from cds_service.main import create_app
-from cds_service.store.decisions import decisions_with_assertion, load_decision
 from cds_service.store.replay import DatabaseReplayStore
 from cds_service.store.tables import decision
 from tests.api.conftest import Service
 from tests.store.helpers import EHR, assertion_ids
-from tests.support import EXAMPLES, assert_outcome, call, example
+from tests.support import EXAMPLES, assert_outcome, call, example, recorded_decision
 
 
 def test_every_answered_call_has_a_record_found_by_its_assertion_ids(service: Service) -> None:
@@ -36,10 +35,8 @@ def test_every_answered_call_has_a_record_found_by_its_assertion_ids(service: Se
     assert records is not None
     with records.db.read() as conn:
         assert conn.execute(select(func.count()).select_from(decision)).scalar_one() == calls
-        for assertion_id in issued:
-            [decision_id] = decisions_with_assertion(conn, assertion_id)
-            loaded = load_decision(conn, decision_id)
-            assert loaded is not None and loaded["client"]["iss"] == EHR.iss
+    for assertion_id in issued:
+        assert recorded_decision(records.db, assertion_id)["client"]["iss"] == EHR.iss
 
 
 def test_a_call_whose_record_cannot_be_stored_is_answered_503_and_the_service_not_ready(

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from cds_service.store.decisions import decisions_with_assertion, load_decision
 from tests.api.conftest import Service
 from tests.store.helpers import COVERAGE_INFORMATION, assertion_ids
-from tests.support import call, example, write_versioned_policy
+from tests.support import call, example, recorded_decision, write_versioned_policy
 
 POLICY = "cryosurgical-ablation-liver-tumors"
 BASE = "https://cds.payer.example/policies"
@@ -68,10 +67,7 @@ def test_the_version_in_force_on_the_date_of_service_decides_and_is_cited(
         "of the technology on health outcomes.")
     records = service.runtime.records
     assert records is not None
-    with records.db.read() as conn:
-        [decision_id] = decisions_with_assertion(conn, assertion_ids(answer)[0])
-        record = load_decision(conn, decision_id)
-    assert record is not None
+    record = recorded_decision(records.db, assertion_ids(answer)[0])
     assert record["orders"][0]["policy"] == {"id": POLICY, "version": version}
     assert record["cards"][0]["policy"] == {"id": POLICY, "version": version}
     assert record["coverageAssertions"][0]["policy"] == {"id": POLICY, "version": version}

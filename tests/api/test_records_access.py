@@ -14,9 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds_service.store.db import Database
-from cds_service.store.decisions import decisions_with_assertion, load_decision
 from tests.auth.ehr import BASE, EHR, SIGN_URL, example, serve, settings_for, write_trust
 from tests.store.helpers import assertion_ids
+from tests.support import recorded_decision
 
 STATS = "/records/stats"
 STATS_URL = f"{BASE}{STATS}"
@@ -53,12 +53,9 @@ def overridden(card: str) -> dict[str, Any]:
 def feedback_on_record(url: str, answer: dict[str, Any]) -> list[dict[str, Any]]:
     db = Database(url)
     try:
-        with db.read() as conn:
-            [decision_id] = decisions_with_assertion(conn, assertion_ids(answer)[0])
-            record = load_decision(conn, decision_id)
+        record = recorded_decision(db, assertion_ids(answer)[0])
     finally:
         db.dispose()
-    assert record is not None
     found: list[dict[str, Any]] = record["feedback"]
     return found
 

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from cds_service.store.decisions import decisions_with_assertion, load_decision
 from tests.api.conftest import Service
 from tests.store.helpers import assertion_ids
-from tests.support import call, example, write_bundled_policy
+from tests.support import call, example, recorded_decision, write_bundled_policy
 
 
 def test_the_record_names_the_policy_and_the_plan_it_does_not_decide(
@@ -26,10 +25,7 @@ def test_the_record_names_the_policy_and_the_plan_it_does_not_decide(
     assert answer["cards"] == []
     records = service.runtime.records
     assert records is not None
-    with records.db.read() as conn:
-        [decision_id] = decisions_with_assertion(conn, assertion_ids(answer)[0])
-        record = load_decision(conn, decision_id)
-    assert record is not None
+    record = recorded_decision(records.db, assertion_ids(answer)[0])
     [order] = record["orders"]
     assert order["policy"] == {"id": "cryosurgical-ablation-liver-tumors", "version": "2021-12"}
     assert order["lineOfBusiness"] == "medicare-advantage"
