@@ -508,11 +508,16 @@ def report(results: list[Result], t: dict[str, Result], svc: Server, notes: list
          str(sum(r.errors for r in results))),
     ]
     w1, w2 = t["w1"], t["w2"]
+    one_worker_cores = w1.rps * w1.cpu_ms / 1000
+    # One worker already keeps more than a core busy (its event loop, plus the records writer
+    # and checkpoint threads): 1.8 x its calls at its CPU per call needs 1.8 x those cores,
+    # which a 2-core machine does not have even before the load tool takes its share.
     notes.append(
         f"two workers against one, every core shared with wrk: {w2.rps / w1.rps:.2f} x the "
         f"throughput on {(w2.rps * w2.cpu_ms) / (w1.rps * w1.cpu_ms):.2f} x the server's CPU "
-        f"({w1.rps * w1.cpu_ms / 1000:.2f} and {w2.rps * w2.cpu_ms / 1000:.2f} cores busy; the "
-        "rest of the machine ran wrk)")
+        f"({one_worker_cores:.2f} and {w2.rps * w2.cpu_ms / 1000:.2f} cores busy; the "
+        f"rest of the machine ran wrk); 1.8 x at one worker's CPU per call would need "
+        f"{1.8 * one_worker_cores:.2f} cores of this machine's {len(ALL_CORES)}")
     notes.append(
         f"durability floor (floor.py): at 8 conns {t['f8'].rps / t['c8'].rps:.2f} of the "
         f"ceiling's throughput, serially {t['f1'].cpu_ms / t['c1'].cpu_ms:.2f} x its CPU per "
