@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from cds_service.auth.client import Client
 from cds_service.errors import ServiceError
@@ -21,8 +21,10 @@ from cds_service.hooks.request import HookRequest
 from cds_service.hooks.response import Card
 
 
-@dataclass(frozen=True)
-class OrderRecord:
+# The rows of a record are named tuples, not frozen dataclasses: a call makes one per order,
+# card and coverage-information action, and a frozen dataclass sets each field through
+# object.__setattr__ (an unmatched order's row took 1.8 us to make, now 0.4; issue 22).
+class OrderRecord(NamedTuple):
     position: int
     """Index in the hook's orders (context.draftOrders.entry, appointments, dispatchedOrders)."""
     resource_type: str
@@ -42,8 +44,7 @@ class OrderRecord:
     """Paths of elements R4 does not define, dropped while reading the order (no values)."""
 
 
-@dataclass(frozen=True)
-class CardRecord:
+class CardRecord(NamedTuple):
     position: int
     uuid: str
     order_position: int
@@ -56,8 +57,7 @@ class CardRecord:
     suggestion_uuids: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class AssertionRecord:
+class AssertionRecord(NamedTuple):
     position: int
     """Index in the response's systemActions."""
     assertion_id: str

@@ -86,8 +86,8 @@ def test_the_newest_decision_comes_first_when_an_id_repeats(db: Database) -> Non
 
 def test_a_failed_write_leaves_nothing_behind(db: Database) -> None:
     record = record_for("order-sign-47371-commercial-hepatocellular-carcinoma")
-    broken = dataclasses.replace(record, cards=(dataclasses.replace(
-        record.cards[0], summary=None),))  # type: ignore[arg-type]
+    broken = dataclasses.replace(record, cards=(
+        record.cards[0]._replace(summary=None),))  # type: ignore[arg-type]
     with pytest.raises(IntegrityError), db.write() as conn:
         save_decision(conn, broken)
     with db.read() as conn:
