@@ -1,7 +1,8 @@
 """The coverage-information extension as each Da Vinci CRD release defines it, read from the IG's
-own FSH (tests/data/crd-ig/<tag>/, copied from HL7/davinci-crd at the tag: see SOURCES.md there),
-and a checker built from it: sub-extension cardinalities, value types, required code bindings,
-and the invariants crd-ci-q1..q9 evaluated as the IG writes them, with fhirpathpy.
+own FSH at the release's tag (the shared reference material, reference/crd/versions/<tag>_*.fsh:
+see reference/crd/SOURCES.md there), and a checker built from it: sub-extension cardinalities,
+value types, required code bindings, and the invariants crd-ci-q1..q9 evaluated as the IG
+writes them, with fhirpathpy.
 
 Why fhirpathpy, measured before choosing (2026-12-07, this machine): compiling one invariant takes
 ~20 ms, evaluating it on one extension well under 1 ms; the 21 invariants of the three releases
@@ -25,7 +26,10 @@ from fhirpathpy.engine import util
 from fhirpathpy.engine.invocations import logic
 from fhirpathpy.models import models
 
-IG = Path(__file__).resolve().parents[1] / "data" / "crd-ig"
+from tests.support import REFERENCE, require_shared
+
+IG = REFERENCE / "crd" / "versions"
+"""The IG's FSH files of each release, ``<tag>_<file name in the IG>``."""
 TAGS = {"2.0.1": "2.0.1", "2.1": "2.1.0", "2.2": "2.2.1"}
 """Our version names (cds_service.crd_versions) -> the IG tag their definitions come from."""
 
@@ -121,10 +125,13 @@ def _value_sets(lines: list[str]) -> dict[str, ValueSet]:
 
 @cache
 def definition(version: str) -> Definition:
-    folder = IG / TAGS[version]
-    lines = _fsh(folder / "CoverageInformation.fsh")
-    value_sets = _value_sets(_fsh(folder / "CoverageInformationValuesets.fsh")
-                             + _fsh(folder / "CRDCoverageDetailCodes.fsh"))
+    extension, value_sets_file, detail_codes = (
+        IG / f"{TAGS[version]}_{name}" for name in (
+            "CoverageInformation.fsh", "CoverageInformationValuesets.fsh",
+            "CRDCoverageDetailCodes.fsh"))
+    require_shared(extension, value_sets_file, detail_codes)
+    lines = _fsh(extension)
+    value_sets = _value_sets(_fsh(value_sets_file) + _fsh(detail_codes))
     elements: dict[str, Element] = {}
     detail: dict[str, Element] = {}
     obeys: list[str] = []
