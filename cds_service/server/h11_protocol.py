@@ -1,7 +1,8 @@
 """uvicorn's h11 HTTP/1.1 protocol with our connection limits (limits.py).
 
-h11 bounds an incomplete request head itself (``h11_max_incomplete_event_size``, set to
-``CDS_HTTP_MAX_HEADER_BYTES``) and hints 431 for it; this class keeps that hint for the answer.
+h11 bounds an incomplete request head itself (its ``max_incomplete_event_size``, set here from
+the same limit as the httptools stack's, ``CDS_HTTP_MAX_HEADER_BYTES``) and hints 431 for it;
+this class keeps that hint for the answer.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import asyncio
 from typing import Any
 
 import h11
-from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from cds_service.server.limits import ConnectionLimits
@@ -33,8 +33,7 @@ class LimitedH11Protocol(H11Protocol, ConnectionLimits):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.start_limits()
-        self.parser = _Connection(h11.SERVER, self.config.h11_max_incomplete_event_size
-                                  or DEFAULT_MAX_INCOMPLETE_EVENT_SIZE)
+        self.parser = _Connection(h11.SERVER, self.bound.max_header_bytes)
         self.conn = self.parser
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]

@@ -1,6 +1,6 @@
 """The connection limits neither of uvicorn's HTTP implementations has, shared by both of ours
-(protocol.py on h11, httptools.py on httptools): whichever parser reads the bytes, a connection
-is admitted, timed and refused the same way and with the same answers.
+(h11_protocol.py on h11, httptools_protocol.py on httptools): whichever parser reads the bytes,
+a connection is admitted, timed and refused the same way and with the same answers.
 
 Both of uvicorn's implementations arm their keep-alive timer only after a response: a connection
 that never finishes (or never starts) a request is kept for ever. So ``ConnectionLimits`` adds:

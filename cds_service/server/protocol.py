@@ -29,7 +29,6 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 
         protocol = TLS_PROTOCOLS[protocol]
     return {"http": protocol,
-            "h11_max_incomplete_event_size": settings.http_max_header_bytes,
             "timeout_keep_alive": settings.http_idle_timeout_seconds,
             # No route is a WebSocket: an upgrade request would otherwise be handed to uvicorn's
             # WebSocket protocol, outside every limit above.
