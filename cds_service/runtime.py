@@ -24,6 +24,8 @@ from cds_service.errors import ServiceError
 from cds_service.evaluate import Evaluation, Evaluator
 from cds_service.fhir.client import OutboundHTTP, fetcher_for
 from cds_service.fhir.data import Fetcher
+from cds_service.fhir.orders import ORDER_TYPES
+from cds_service.fhir.validate import prepare as prepare_validation
 from cds_service.hooks.registry import ServiceDefinition
 from cds_service.hooks.request import HookRequest
 from cds_service.knowledge import Knowledge, check_payer_identity, load_knowledge
@@ -87,6 +89,7 @@ class Runtime:
         self.reloader.start()
         if self.records is not None:
             await self.records.open()
+        prepare_validation(ORDER_TYPES)  # before gc.freeze: its tables live as long
         # Everything loaded so far (modules, FHIR models, policies) lives as long as the process:
         # keep it out of the collector's full passes, which otherwise walk it on every request
         # burst (a latency spike of tens of ms at p99).

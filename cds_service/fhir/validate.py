@@ -9,6 +9,7 @@ refused. What remains must be valid R4, else the caller gets a 400 naming each e
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ from pydantic import BaseModel, ValidationError
 
 from cds_service.errors import BadRequest, Issue, json_path, plain_message
 from cds_service.fhir.clean import pruned
+from cds_service.fhir.conforms import conforms
+from cds_service.fhir.conforms import prepare as prepare_quick_check
 from cds_service.fhir.defined import only_defined
 from cds_service.fhir.lenient import noted, without
 
@@ -40,15 +43,27 @@ class Reading:
     """Paths of the dropped elements (``ServiceRequest.code.coding[0].localFlag``)."""
 
 
+def prepare(resource_types: Iterable[str]) -> None:
+    """Make ready now (at start-up) what validating these resource types needs on first use."""
+    prepare_quick_check(get_fhir_model_class(name) for name in resource_types)
+
+
 def validate_resource(resource: dict[str, Any], path: str) -> Reading:
     """The resource ready to use, or BadRequest naming each problem by its path under ``path``."""
     rtype = resource.get("resourceType")
     model = _model(rtype, f"{path}.resourceType")
     assert isinstance(rtype, str)
-    _check_resource_types(resource, path)
-    dropped: list[tuple[int | str, ...]] = []
     # Nulls and empty arrays or objects mean "absent" in FHIR JSON (and are invalid there).
     current = pruned(resource)
+    if conforms(model, current):
+        # The common case, at a fifth of the cost: what the model would accept (conforms.py);
+        # nothing was dropped, so only the coded elements below remain to check.
+        problems = _request_codes(rtype, current, path, flagged=set())
+        if problems:
+            raise BadRequest("invalid FHIR resource", issues=problems)
+        return Reading(current)
+    _check_resource_types(resource, path)
+    dropped: list[tuple[int | str, ...]] = []
     for _ in range(_ROUNDS):
         errors = _errors(model, current, path)
         unknown = [e["loc"] for e in errors if e["type"] == "extra_forbidden"]
@@ -63,17 +78,26 @@ def validate_resource(resource: dict[str, Any], path: str) -> Reading:
               f"{json_path(e['loc'], rtype)}: {plain_message(e, fhir=True)}",
               (json_path(e["loc"], path),))
         for e in errors if e["type"] != "extra_forbidden"]
-    flagged = {issue.expression for issue in problems}
-    if rtype == "ServiceRequest":
-        if (f"{path}.status",) not in flagged and current.get("status") not in _REQUEST_STATUS:
-            problems.append(Issue("code-invalid", "ServiceRequest.status is not a RequestStatus",
-                                  (f"{path}.status",)))
-        if (f"{path}.intent",) not in flagged and current.get("intent") not in _REQUEST_INTENT:
-            problems.append(Issue("code-invalid", "ServiceRequest.intent is not a RequestIntent",
-                                  (f"{path}.intent",)))
+    problems += _request_codes(rtype, current, path,
+                               flagged={issue.expression for issue in problems})
     if problems:
         raise BadRequest("invalid FHIR resource", issues=problems)
     return Reading(current, noted(rtype, dropped))
+
+
+def _request_codes(rtype: str, resource: dict[str, Any], path: str,
+                   flagged: set[tuple[str, ...]]) -> list[Issue]:
+    """The bound codes our answer depends on (fhir.resources leaves bindings unchecked), unless
+    the element was already found wrong."""
+    problems = []
+    if rtype == "ServiceRequest":
+        if (f"{path}.status",) not in flagged and resource.get("status") not in _REQUEST_STATUS:
+            problems.append(Issue("code-invalid", "ServiceRequest.status is not a RequestStatus",
+                                  (f"{path}.status",)))
+        if (f"{path}.intent",) not in flagged and resource.get("intent") not in _REQUEST_INTENT:
+            problems.append(Issue("code-invalid", "ServiceRequest.intent is not a RequestIntent",
+                                  (f"{path}.intent",)))
+    return problems
 
 
 def _model(rtype: Any, where: str) -> type[BaseModel]:
