@@ -8,6 +8,7 @@ with or without the dot; both are normalised through the code-system table
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -75,11 +76,17 @@ class CodeRef(BaseModel):
                              "list each code instead")
         return self
 
+    @cached_property
+    def canonical(self) -> tuple[str, str]:
+        """(system, code) as the code-system table writes them: made once, as a policy loads
+        (matching runs for every reason of every matched order)."""
+        system = canonical_system(self.system)
+        return system, canonical_code(system, self.code)
+
     def matches(self, system: str, code: str) -> bool:
-        mine_system = canonical_system(self.system)
+        mine_system, mine = self.canonical
         if canonical_system(system) != mine_system:
             return False
-        mine = canonical_code(mine_system, self.code)
         theirs = canonical_code(mine_system, code)
         return theirs == mine or (self.descendants and theirs.startswith(mine))
 
