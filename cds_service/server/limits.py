@@ -24,9 +24,11 @@ binds them with ``bound_to``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import logging
+import socket
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, Self
 
@@ -157,6 +159,7 @@ class ConnectionLimits:
 
     def opened_within_limits(self) -> None:
         """After uvicorn's ``connection_made``: admitted (or refused with 503), and timed."""
+        _no_delay(self.transport)
         if self.tls is not None:  # admitted at accept, before its handshake
             self.tls.handshake_done()
         else:
@@ -237,3 +240,16 @@ class ConnectionLimits:
         self.transport.write(raw_response(408, "Request Timeout", Issue(
             "timeout", "request headers not received in time")))
         self.transport.close()
+
+
+def _no_delay(transport: asyncio.BaseTransport) -> None:
+    """Send each response at once (TCP_NODELAY). asyncio's own event loop sets this only on a
+    socket whose ``proto`` says TCP, and the listening socket uvicorn hands to each of several
+    workers says 0: every response's last segment then waited for the client's delayed ACK,
+    about 40 ms a call (bench/: 21 calls/s serially with two workers, against 428 with one).
+    uvloop sets it itself; setting it again costs one system call a connection."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):  # the peer already gone
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
