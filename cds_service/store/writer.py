@@ -63,6 +63,15 @@ class _Abandoned(Exception):
     """Undo a batch holding a job whose caller has been answered 503."""
 
 
+class _Expired(Exception):
+    """A job not committed within the writer's bound."""
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(_Expired())
+
+
 class BatchWriter:
     def __init__(self, db: Database, *, max_batch: int = MAX_BATCH,
                  timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
@@ -146,14 +155,19 @@ class BatchWriter:
             handed.append(item)
         if len(handed) == 1:
             loop.call_soon(self._pass_on, loop)
+        # The bound as a timer on the future itself: asyncio.wait_for (Python 3.11) wraps it in
+        # a second future, woken one turn of the loop later, for every hook call.
+        timer = loop.call_later(bound, _expire, future)
         try:
-            return await asyncio.wait_for(future, bound)
-        except TimeoutError:
+            return await future
+        except _Expired:
             item.abandoned = True
             raise self._unavailable(what, "timeout") from None
         except Exception as exc:  # every failed write, whatever the cause (outage.py)
             raise self._unavailable(what, write_failure(exc),
                                     expected=outage(exc) is not None) from None
+        finally:
+            timer.cancel()
 
     def _pass_on(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._handed_lock:
