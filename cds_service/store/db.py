@@ -100,9 +100,6 @@ class Database:
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self._lock_file = (str(_sqlite_path(self.url)) + ".write-lock") if self.is_sqlite \
             else None
-        self._lock_fd: tuple[int, int] | None = None
-        """(process id, descriptor of the lock file): opened once per process, not once per
-        transaction (two system calls a commit). Used under ``_write_lock`` only."""
 
     @property
     def engine(self) -> Engine:
@@ -125,26 +122,10 @@ class Database:
             with _transaction(self.engine, on) as conn:
                 yield conn
             return
+        assert self._lock_file is not None
         engine = self.engine  # first use creates the file's directory, where the lock lives
-        with self._write_lock, self._process_lock(), _transaction(engine, on) as conn:
+        with self._write_lock, _process_lock(self._lock_file), _transaction(engine, on) as conn:
             yield conn
-
-    @contextmanager
-    def _process_lock(self) -> Iterator[None]:
-        """An exclusive advisory lock (flock) shared by every process writing the SQLite file."""
-        if self._lock_fd is None or self._lock_fd[0] != os.getpid():
-            # A descriptor inherited from a parent would share its lock: each process opens
-            # its own.
-            assert self._lock_file is not None
-            self._lock_fd = (os.getpid(),
-                             os.open(self._lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                                     0o600))
-        fd = self._lock_fd[1]
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -157,16 +138,6 @@ class Database:
     def dispose(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
-        # Not while a transaction still holds the lock (a writer a stop gave up waiting for):
-        # its descriptor then stays open, with the process about to end.
-        if self._lock_fd is not None and self._write_lock is not None \
-                and self._write_lock.acquire(blocking=False):
-            try:
-                if self._lock_fd[0] == os.getpid():
-                    os.close(self._lock_fd[1])
-                self._lock_fd = None
-            finally:
-                self._write_lock.release()
 
     def unreachable(self, exc: OperationalError) -> ConfigurationError:
         """The database cannot be used, in one line (psycopg's messages span several): psycopg
@@ -234,6 +205,17 @@ def _transaction(engine: Engine, on: Connection | None) -> Iterator[Connection]:
     else:
         with on.begin():
             yield on
+
+
+@contextmanager
+def _process_lock(path: str) -> Iterator[None]:
+    """An exclusive advisory lock (flock) shared by every process writing the SQLite file."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def prepare(url: str) -> None:
