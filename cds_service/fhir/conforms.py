@@ -16,7 +16,7 @@ of the same table, the models' fields, without building anything:
   ``get_required_fields``), and at most one type of a choice ``[x]`` (exactly one when the
   choice is required: the model's ``get_one_of_many_fields``).
 
-``True`` means the full validation would accept the resource (tests/fhir/test_conforms.py sends
+``True`` means the full validation would accept the resource (tests/unit/test_conforms.py sends
 thousands of mutated orders through both and finds no case where this says True and the model
 refuses). ``False`` means only "not sure": anything this walk does not model (a primitive's
 ``_element`` extension, a contained resource, a JSON string where an object belongs, which
@@ -68,7 +68,9 @@ def prepare(models: Iterable[type[BaseModel]]) -> None:
 
 def conforms(model: type[BaseModel], resource: dict[str, Any]) -> bool:
     """Whether ``model`` (a resource's R4B class) surely accepts ``resource``, its JSON."""
-    return _conforms(_shape(model), resource, root=True)
+    resource_type = resource.get("resourceType") if type(resource) is dict else None
+    return resource_type == getattr(model, "__resource_type__", None) \
+        and _conforms(_shape(model), resource, root=True)
 
 
 def _conforms(shape: _Shape, value: Any, *, root: bool = False) -> bool:
@@ -78,7 +80,7 @@ def _conforms(shape: _Shape, value: Any, *, root: bool = False) -> bool:
     for key, item in value.items():
         element = elements.get(key)
         if element is None:
-            if root and key == "resourceType":  # the caller chose the model by it
+            if root and key == "resourceType":  # checked by conforms()
                 continue
             return False
         if element.many:

@@ -55,9 +55,11 @@ def validate_resource(resource: dict[str, Any], path: str) -> Reading:
     assert isinstance(rtype, str)
     # Nulls and empty arrays or objects mean "absent" in FHIR JSON (and are invalid there).
     current = pruned(resource)
-    if conforms(model, current):
-        # The common case, at a fifth of the cost: what the model would accept (conforms.py);
-        # nothing was dropped, so only the coded elements below remain to check.
+    if current is resource and conforms(model, current):
+        # The common case, at a fifth of the cost: what the model would accept (conforms.py),
+        # with nothing pruned (else a nested resourceType pruning removed, null or empty,
+        # would go unrefused) and nothing unknown dropped; only the coded elements below
+        # remain to check.
         problems = _request_codes(rtype, current, path, flagged=set())
         if problems:
             raise BadRequest("invalid FHIR resource", issues=problems)

@@ -14,9 +14,11 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
+from cds_service.errors import BadRequest
 from cds_service.fhir.clean import pruned
 from cds_service.fhir.conforms import conforms
 from cds_service.fhir.orders import ORDER_TYPES
+from cds_service.fhir.validate import validate_resource
 from tests.support import EXAMPLES, REFERENCE, require_shared
 
 VALUES: list[Any] = [
@@ -149,3 +151,29 @@ def test_what_the_quick_check_leaves_to_the_model() -> None:
                                 "occurrencePeriod": {"start": "2025-06-02"}})
     assert not conforms(model, {**order, "quantityQuantity": {"value": "many"}})
     assert not conforms(model, {**order, "localFlag": True})
+    # Another resource type than the model's (the model refuses it).
+    assert not conforms(model, {**order, "resourceType": "Patient"})
+    assert not conforms(model, {**order, "resourceType": 5})
+
+
+@pytest.mark.parametrize("element", [
+    {"subject": {"reference": "Patient/1", "resourceType": None}},
+    {"code": {"text": "x", "resourceType": ""}},
+    {"note": [{"resourceType": None}]},
+])
+def test_a_nested_resource_type_is_refused_even_when_pruning_would_remove_it(
+        element: dict[str, Any]) -> None:
+    order = {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+             "subject": {"reference": "Patient/1"}, **element}
+    with pytest.raises(BadRequest) as refused:
+        validate_resource(order, "draftOrders.entry[0].resource")
+    assert refused.value.issues[0].expression[0].endswith(".resourceType")
+
+
+def test_a_plainly_valid_order_reads_as_it_did() -> None:
+    order = next(o for o in _corpus() if o["resourceType"] == "ServiceRequest"
+                 and conforms(get_fhir_model_class("ServiceRequest"), o))
+    reading = validate_resource(order, "order")
+    assert reading.resource is order and reading.ignored == ()
+    with pytest.raises(BadRequest, match="invalid FHIR resource"):
+        validate_resource({**order, "status": "pending"}, "order")  # not a RequestStatus
