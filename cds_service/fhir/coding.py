@@ -8,7 +8,7 @@ with or without the dot; both are normalised through the code-system table
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from functools import cached_property
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -76,19 +76,21 @@ class CodeRef(BaseModel):
                              "list each code instead")
         return self
 
-    @cached_property
-    def canonical(self) -> tuple[str, str]:
-        """(system, code) as the code-system table writes them: made once, as a policy loads
-        (matching runs for every reason of every matched order)."""
-        system = canonical_system(self.system)
-        return system, canonical_code(system, self.code)
-
     def matches(self, system: str, code: str) -> bool:
-        mine_system, mine = self.canonical
+        mine_system, mine = listed(self.system, self.code)
         if canonical_system(system) != mine_system:
             return False
         theirs = canonical_code(mine_system, code)
         return theirs == mine or (self.descendants and theirs.startswith(mine))
+
+
+@lru_cache(maxsize=4096)
+def listed(system: str, code: str) -> tuple[str, str]:
+    """(system, code) of a code a policy or the payer file lists, as the code-system table
+    writes them: worked out once per code (matching runs for every reason of every matched
+    order), by value, so it cannot outlive a change. Bounded: files list a few hundred."""
+    system = canonical_system(system)
+    return system, canonical_code(system, code)
 
 
 def codings(concept: Any) -> Iterator[tuple[str, str]]:

@@ -7,12 +7,11 @@ verbatim (whitespace aside) in the source document, so a card never says what th
 from __future__ import annotations
 
 from datetime import date
-from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cds_service.fhir.coding import canonical_code, canonical_system, check_known_system
+from cds_service.fhir.coding import canonical_code, canonical_system, check_known_system, listed
 from cds_service.policy.base import DiagnosisGroup, Quote, groups_matched, normalise_space
 from cds_service.policy.determinations import Determination
 
@@ -140,17 +139,8 @@ class Policy(_Strict):
 
     def code(self, system: str, code: str) -> ProcedureCode | None:
         system = canonical_system(system)
-        return self._codes.get((system, canonical_code(system, code)))
-
-    @cached_property
-    def _codes(self) -> dict[tuple[str, str], ProcedureCode]:
-        # By (system, code) as the code-system table writes them; the first of two spellings
-        # of one code wins, as a walk of the list in order would find it.
-        found: dict[tuple[str, str], ProcedureCode] = {}
-        for candidate in self.codes:
-            system = canonical_system(candidate.system)
-            found.setdefault((system, canonical_code(system, candidate.code)), candidate)
-        return found
+        wanted = (system, canonical_code(system, code))
+        return next((c for c in self.codes if listed(c.system, c.code) == wanted), None)
 
     def indications_for(self, reasons: list[tuple[str, str]]) -> list[Indication]:
         """Indications whose every diagnosis group is matched by one of the reason codes."""
