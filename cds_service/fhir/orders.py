@@ -14,11 +14,10 @@ kept for the orders a policy actually matches (see ``fhir.validate``).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from functools import cached_property
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from cds_service.fhir.coding import codings, elements
 
@@ -250,6 +249,33 @@ def describe(resource: dict[str, Any], concepts: list[Any] | None = None) -> str
     return str(resource.get("resourceType"))
 
 
+T = TypeVar("T")
+
+
+class _once(Generic[T]):
+    """``functools.cached_property`` without its lock: Python 3.11's takes an RLock on every
+    first read (removed in 3.12 as a bottleneck, CPython gh-87634), and each order's few
+    properties cost more to reach through it than to compute. An order is read by one task."""
+
+    def __init__(self, func: Callable[[Any], T]) -> None:
+        self.func = func
+        self.name = func.__name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> _once[T]: ...
+    @overload
+    def __get__(self, instance: object, owner: type) -> T: ...
+
+    def __get__(self, instance: object | None, owner: type) -> _once[T] | T:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
+
+
 @dataclass(frozen=True)
 class Order:
     """One order in scope: ``resource`` receives the coverage information; ``via`` is the
@@ -269,12 +295,12 @@ class Order:
     def resource_type(self) -> str:
         return str(self.resource["resourceType"])
 
-    @property
+    @_once
     def id(self) -> str | None:
         value = self.resource.get("id")
         return value if isinstance(value, str) and value else None
 
-    @cached_property
+    @_once
     def reference(self) -> str | None:
         return f"{self.resource_type}/{self.id}" if self.id else None
 
@@ -292,13 +318,13 @@ class Order:
         """The order's codes, then those of the resource it was reached through."""
         return list(self._codes)
 
-    @cached_property
+    @_once
     def _concepts(self) -> list[Any]:
         # Read for the codes and the name: once. (An Order is never changed, only replaced, and
         # the resources it holds are the request's, read-only.)
         return code_concepts(self.resource)
 
-    @cached_property
+    @_once
     def _codes(self) -> tuple[tuple[str, str], ...]:
         # Read for matching, the record and the card: once.
         found = [pair for concept in self._concepts for pair in codings(concept)]
@@ -316,6 +342,6 @@ class Order:
         return (service_date(self.via) if self.via is not None else None) \
             or service_date(self.resource)
 
-    @cached_property
+    @_once
     def _description(self) -> str:
         return describe(self.resource, self._concepts)
