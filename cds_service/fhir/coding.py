@@ -84,13 +84,16 @@ class CodeRef(BaseModel):
         return theirs == mine or (self.descendants and theirs.startswith(mine))
 
 
-@lru_cache(maxsize=4096)
-def listed(system: str, code: str) -> tuple[str, str]:
-    """(system, code) of a code a policy or the payer file lists, as the code-system table
-    writes them: worked out once per code (matching runs for every reason of every matched
-    order), by value, so it cannot outlive a change. Bounded: files list a few hundred."""
+def canonical(system: str, code: str) -> tuple[str, str]:
+    """(system, code) as the code-system table writes them."""
     system = canonical_system(system)
     return system, canonical_code(system, code)
+
+
+listed = lru_cache(maxsize=4096)(canonical)
+"""``canonical`` of a code a policy or the payer file lists, worked out once per code (matching
+runs for every reason of every matched order), by value, so it cannot outlive a change.
+Bounded: files list a few hundred."""
 
 
 def codings(concept: Any) -> Iterator[tuple[str, str]]:

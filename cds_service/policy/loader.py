@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cds_service.datafiles import load_models
 from cds_service.errors import ConfigurationError
-from cds_service.fhir.coding import canonical_code, canonical_system
+from cds_service.fhir.coding import canonical, listed
 from cds_service.policy.models import Policy, ProcedureCode, normalise_space
 
 BUNDLED_DIR = Path(str(resources.files("cds_service.policy") / "bundled"))
@@ -81,16 +81,14 @@ class PolicySet:
 
     def names(self, system: str, code: str) -> bool:
         """Whether any version of any policy names the code (whatever the date)."""
-        system = canonical_system(system)
-        return (system, canonical_code(system, code)) in self._by_code
+        return canonical(system, code) in self._by_code
 
     def by_code(self, system: str, code: str, on: date,
                 ) -> tuple[tuple[Policy, ProcedureCode], ...]:
         """Every policy naming the code in its version in force ``on`` (several may: each
         applies, README "Several policies, one order"), in policy id order."""
-        system = canonical_system(system)
         found = []
-        for policy_id in self._by_code.get((system, canonical_code(system, code)), ()):
+        for policy_id in self._by_code.get(canonical(system, code), ()):
             version = in_force(self.versions[policy_id], on)
             entry = version.policy.code(system, code) if version is not None else None
             if version is not None and entry is not None:
@@ -182,8 +180,7 @@ def build_policy_set(loaded: Iterable[tuple[LoadedPolicy, ...]]) -> PolicySet:
     for policy_id in sorted(policies):
         for item in policies[policy_id]:
             for pc in item.policy.codes:
-                system = canonical_system(pc.system)
-                key = (system, canonical_code(system, pc.code))
+                key = listed(pc.system, pc.code)
                 if policy_id not in by_code.get(key, ()):
                     by_code[key] = (*by_code.get(key, ()), policy_id)
     return PolicySet(policies, by_code)

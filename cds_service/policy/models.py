@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cds_service.fhir.coding import canonical_code, canonical_system, check_known_system, listed
+from cds_service.fhir.coding import canonical, check_known_system, listed
 from cds_service.policy.base import DiagnosisGroup, Quote, groups_matched, normalise_space
 from cds_service.policy.determinations import Determination
 
@@ -138,8 +138,7 @@ class Policy(_Strict):
         return found
 
     def code(self, system: str, code: str) -> ProcedureCode | None:
-        system = canonical_system(system)
-        wanted = (system, canonical_code(system, code))
+        wanted = canonical(system, code)
         return next((c for c in self.codes if listed(c.system, c.code) == wanted), None)
 
     def indications_for(self, reasons: list[tuple[str, str]]) -> list[Indication]:
