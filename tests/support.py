@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,19 @@ EXAMPLE_PAYER = EXAMPLES / "payer.yaml"
 WITH_EXAMPLES: dict[str, Any] = {"policy_dir": EXAMPLE_POLICIES, "payer_file": EXAMPLE_PAYER}
 """Settings of the service as a reader runs the example policies: with their fictional payer's
 payer file (a policy of another payer than the payer file's is refused)."""
+
+
+def resources_in(value: Any) -> Iterator[dict[str, Any]]:
+    """Every FHIR resource (an object with a string ``resourceType``) anywhere in ``value``, a
+    request or a resource, nested ones included, in document order."""
+    if isinstance(value, dict):
+        if isinstance(value.get("resourceType"), str):
+            yield value
+        for item in value.values():
+            yield from resources_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from resources_in(item)
 
 
 def require_shared(*paths: Path) -> None:

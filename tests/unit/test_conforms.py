@@ -19,7 +19,7 @@ from cds_service.fhir.clean import pruned
 from cds_service.fhir.conforms import conforms
 from cds_service.fhir.orders import ORDER_TYPES
 from cds_service.fhir.validate import validate_resource
-from tests.support import EXAMPLES, REFERENCE, require_shared
+from tests.support import EXAMPLES, REFERENCE, require_shared, resources_in
 
 VALUES: list[Any] = [
     None, "", " ", "x", "many", "draft", "order", "2025-06-02", "2025-13-02", "2025-06-02T09:30",
@@ -32,24 +32,13 @@ VALUES: list[Any] = [
 ]
 
 
-def _orders(request: Any) -> Iterator[dict[str, Any]]:
-    """Every resource of an order type anywhere in a request."""
-    if isinstance(request, dict):
-        if request.get("resourceType") in ORDER_TYPES:
-            yield request
-        for value in request.values():
-            yield from _orders(value)
-    elif isinstance(request, list):
-        for value in request:
-            yield from _orders(value)
-
-
 def _corpus() -> list[dict[str, Any]]:
     files = sorted((EXAMPLES / "requests").glob("*.json"))
     require_shared(REFERENCE / "crd")
     files += sorted((REFERENCE / "crd").rglob("*request*.json"))
     found = {json.dumps(order, sort_keys=True): order
-             for path in files for order in _orders(json.loads(path.read_text("utf-8")))}
+             for path in files for order in resources_in(json.loads(path.read_text("utf-8")))
+             if order["resourceType"] in ORDER_TYPES}
     return [pruned(order) for order in found.values()]
 
 

@@ -17,25 +17,14 @@ from pydantic import ValidationError
 from cds_service.fhir.clean import pruned
 from cds_service.fhir.defined import _known_model, only_defined
 from cds_service.fhir.validate import _model, ignored_in
-from tests.support import EXAMPLES, REFERENCE, example_resource, require_shared
-
-
-def _resources(value: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(value, dict):
-        if isinstance(value.get("resourceType"), str):
-            yield value
-        for item in value.values():
-            yield from _resources(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _resources(item)
+from tests.support import EXAMPLES, REFERENCE, example_resource, require_shared, resources_in
 
 
 def _all_resources() -> list[dict[str, Any]]:
     require_shared(REFERENCE)  # its requests are most of the walk's material
     found = []
     for path in sorted([*EXAMPLES.rglob("*.json"), *REFERENCE.rglob("*.json")]):
-        found += _resources(json.loads(path.read_text()))
+        found += resources_in(json.loads(path.read_text()))
     return found
 
 
