@@ -88,9 +88,10 @@ class PolicySet:
         """Every policy naming the code in its version in force ``on`` (several may: each
         applies, README "Several policies, one order"), in policy id order."""
         found = []
-        for policy_id in self._by_code.get(canonical(system, code), ()):
+        key = canonical(system, code)
+        for policy_id in self._by_code.get(key, ()):
             version = in_force(self.versions[policy_id], on)
-            entry = version.policy.code(system, code) if version is not None else None
+            entry = version.policy.code(key) if version is not None else None
             if version is not None and entry is not None:
                 found.append((version.policy, entry))
         return tuple(found)

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cds_service.fhir.coding import canonical, check_known_system, listed
+from cds_service.fhir.coding import check_known_system, listed
 from cds_service.policy.base import DiagnosisGroup, Quote, groups_matched, normalise_space
 from cds_service.policy.determinations import Determination
 
@@ -137,8 +137,9 @@ class Policy(_Strict):
                 found[f"indications[{i}].conclusion"] = ind.conclusion
         return found
 
-    def code(self, system: str, code: str) -> ProcedureCode | None:
-        wanted = canonical(system, code)
+    def code(self, wanted: tuple[str, str]) -> ProcedureCode | None:
+        """The code listed as ``wanted``, a (system, code) in the table's form
+        (``coding.canonical``)."""
         return next((c for c in self.codes if listed(c.system, c.code) == wanted), None)
 
     def indications_for(self, reasons: list[tuple[str, str]]) -> list[Indication]:
